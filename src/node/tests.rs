@@ -1,0 +1,897 @@
+//! Ingest under bad input, on the in-memory engine: every refusal is quarantined with its
+//! reason, nothing refused is stored, and the node goes on.
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use prost::Message;
+use uuid::Uuid;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::event::ChainHead;
+use crate::pb::{audience::Kind, event::Body};
+use crate::store::memory::MemoryStorage;
+
+const NOW: u64 = 1_795_449_600_000;
+
+struct Setup {
+    province: Node,
+    province_key: SigningKey,
+    city_key: SigningKey,
+    clock: ManualClock,
+}
+
+fn settings(code: &str, root_key: &SigningKey) -> NodeSettings {
+    NodeSettings {
+        code: code.into(),
+        root_code: "620000".into(),
+        root_key: root_key.verifying_key(),
+        max_clock_skew_ms: 60_000,
+        max_group: 64,
+    }
+}
+
+fn open(code: &str, key: &SigningKey, root_key: &SigningKey, clock: &ManualClock) -> Node {
+    let store = NodeStore::new(Arc::new(MemoryStorage::new()));
+    Node::open(
+        settings(code, root_key),
+        key.clone(),
+        store,
+        Arc::new(clock.clone()),
+    )
+    .expect("open")
+}
+
+async fn setup() -> Setup {
+    let clock = ManualClock::new(NOW);
+    let province_key = SigningKey::from_bytes(&[1; 32]);
+    let city_key = SigningKey::from_bytes(&[2; 32]);
+    let province = open("620000", &province_key, &province_key, &clock);
+    province
+        .register_root("甘肃省政协", Level::Province)
+        .await
+        .expect("root");
+    province
+        .register_committee(
+            "620100",
+            "兰州市政协",
+            &hex::encode(city_key.verifying_key().as_bytes()),
+        )
+        .await
+        .expect("city");
+    province
+        .register_committee(
+            "620400",
+            "白银市政协",
+            &hex::encode(SigningKey::from_bytes(&[3; 32]).verifying_key().as_bytes()),
+        )
+        .await
+        .expect("city");
+    Setup {
+        province,
+        province_key,
+        city_key,
+        clock,
+    }
+}
+
+fn guidance_body() -> Body {
+    Body::GuidanceIssued(pb::GuidanceIssued {
+        guidance_id: Uuid::now_v7().as_bytes().to_vec(),
+        title: "通知".into(),
+        body: String::new(),
+    })
+}
+
+/// An event of `origin`, sealed with `key`, continuing from `head`.
+fn sealed(
+    key: &SigningKey,
+    origin: &str,
+    head: &ChainHead,
+    hlc_ms: u64,
+    aud: Kind,
+    body: Body,
+) -> Envelope {
+    event::seal(key, origin, head, hlc_ms << 16, aud, body)
+}
+
+async fn refused_with(node: &Node, frame: Vec<u8>, category: &str) {
+    let before_head = node.durable_head();
+    let before: Vec<Uuid> = node
+        .store()
+        .quarantine_list()
+        .expect("list")
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    let report = node
+        .ingest("620100", vec![frame], None)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        report.refused, 1,
+        "expected a refusal ({category}), got {report:?}"
+    );
+    assert_eq!(
+        node.durable_head(),
+        before_head,
+        "nothing refused is stored"
+    );
+    let after = node.store().quarantine_list().expect("list");
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(
+        node.store().quarantined().expect("count"),
+        after.len() as u64
+    );
+    let new = after
+        .iter()
+        .find(|q| !before.contains(&q.id))
+        .expect("a new entry");
+    assert_eq!(new.category, category, "reason: {}", new.reason);
+    assert!(!new.frame_hex.is_empty(), "the frame is kept as evidence");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_and_quarantined() {
+    let s = setup().await;
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let env = sealed(
+        &stranger,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    );
+    refused_with(&s.province, env.signed_bytes(), "bad signature").await;
+    // the same forgery again (a re-send) does not grow the quarantine
+    let again = s
+        .province
+        .ingest("620100", vec![env.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(again.refused, 1);
+    assert_eq!(s.province.store().quarantine_list().expect("list").len(), 1);
+    assert_eq!(s.province.store().quarantined().expect("count"), 1);
+    // the node goes on: a genuine event from the city is taken
+    let good = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    );
+    let r = s
+        .province
+        .ingest("620100", vec![good.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(r.stored, 1);
+}
+
+#[tokio::test]
+async fn malformed_bytes_are_refused_and_unknown_kinds_kept_unapplied() {
+    let s = setup().await;
+    refused_with(&s.province, vec![0xff, 0x01, 0x02], "malformed").await;
+    // an event whose body is a kind this version does not know (field 99): prost skips it,
+    // the body decodes as empty
+    let unknown = |key: &SigningKey| {
+        let mut ev = pb::Event {
+            id: Uuid::now_v7().as_bytes().to_vec(),
+            origin: "620100".into(),
+            seq: 1,
+            prev: vec![],
+            hlc: NOW << 16,
+            audience: Some(pb::Audience {
+                kind: Some(Kind::Subtree("620100".into())),
+            }),
+            body: None,
+        }
+        .encode_to_vec();
+        prost::encoding::string::encode(99, &"from the future".to_string(), &mut ev);
+        let sig = ed25519_dalek::Signer::sign(key, &ev).to_bytes().to_vec();
+        pb::SignedEvent {
+            event: ev,
+            signature: sig,
+        }
+        .encode_to_vec()
+    };
+    // signed by someone else: refused like any forgery
+    refused_with(
+        &s.province,
+        unknown(&SigningKey::from_bytes(&[9; 32])),
+        "bad signature",
+    )
+    .await;
+    // signed by its origin: kept (to be forwarded by its audience) but applied to nothing
+    let frame = unknown(&s.city_key);
+    let head = s.province.durable_head();
+    let r = s
+        .province
+        .ingest("620100", vec![frame.clone()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(r.stored, 1);
+    assert_eq!(s.province.durable_head(), head + 1);
+    let env = Envelope::open(&frame).expect("opens");
+    assert!(env.body().is_none());
+    let held = s
+        .province
+        .store()
+        .event_frame(&env.id)
+        .expect("read")
+        .expect("held");
+    assert_eq!(
+        held, frame,
+        "kept byte for byte, so it can be forwarded and verified again"
+    );
+    assert_eq!(
+        s.province
+            .store()
+            .by_origin("620100", 1)
+            .expect("index")
+            .map(|(id, _)| id),
+        Some(env.id)
+    );
+}
+
+#[tokio::test]
+async fn a_replay_changes_nothing() {
+    let s = setup().await;
+    let env = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    );
+    let first = s
+        .province
+        .ingest("620100", vec![env.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    let head = s.province.durable_head();
+    let again = s
+        .province
+        .ingest("620100", vec![env.signed_bytes(), env.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!((first.stored, again.stored, again.duplicates), (1, 0, 2));
+    assert_eq!(s.province.durable_head(), head);
+}
+
+#[tokio::test]
+async fn equivocation_and_broken_chains_are_caught() {
+    let s = setup().await;
+    let aud = Kind::Subtree("620100".into());
+    let one = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        aud.clone(),
+        guidance_body(),
+    );
+    s.province
+        .ingest("620100", vec![one.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    // another event signed as seq 1
+    let other_one = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW + 1,
+        aud.clone(),
+        guidance_body(),
+    );
+    refused_with(&s.province, other_one.signed_bytes(), "equivocation").await;
+    // seq 2 that does not link to the held seq 1
+    let bad_link = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead {
+            seq: 1,
+            hash: Some([7; 32]),
+        },
+        NOW + 2,
+        aud.clone(),
+        guidance_body(),
+    );
+    refused_with(&s.province, bad_link.signed_bytes(), "broken chain").await;
+    let good_link = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead {
+            seq: 1,
+            hash: Some(one.hash),
+        },
+        NOW + 3,
+        aud,
+        guidance_body(),
+    );
+    assert_eq!(
+        s.province
+            .ingest("620100", vec![good_link.signed_bytes()], None)
+            .await
+            .expect("ingest")
+            .stored,
+        1
+    );
+}
+
+#[tokio::test]
+async fn far_future_timestamps_are_refused() {
+    let s = setup().await;
+    let env = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW + 3_600_000,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    );
+    refused_with(&s.province, env.signed_bytes(), "future timestamp").await;
+    // within the allowed skew it is fine
+    let ok = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW + 30_000,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    );
+    assert_eq!(
+        s.province
+            .ingest("620100", vec![ok.signed_bytes()], None)
+            .await
+            .expect("ingest")
+            .stored,
+        1
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_kinds_and_audiences_are_refused() {
+    let s = setup().await;
+    // a city sending "guidance" upwards to the whole province
+    let env = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620000".into()),
+        guidance_body(),
+    );
+    refused_with(&s.province, env.signed_bytes(), "not allowed").await;
+    // a city registering a committee outside its region
+    let reg = Body::CommitteeRegistered(pb::CommitteeRegistered {
+        code: "620421".into(),
+        name: "靖远县政协".into(),
+        level: pb::Level::County as i32,
+        parent: "620100".into(),
+        public_key: SigningKey::from_bytes(&[5; 32])
+            .verifying_key()
+            .as_bytes()
+            .to_vec(),
+    });
+    let env = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620000".into()),
+        reg,
+    );
+    refused_with(&s.province, env.signed_bytes(), "not allowed").await;
+}
+
+#[tokio::test]
+async fn an_unknown_author_is_retried_once_registered() {
+    let s = setup().await;
+    let county_key = SigningKey::from_bytes(&[4; 32]);
+    // the county's report arrives before the city's registration of the county
+    let report = sealed(
+        &county_key,
+        "620123",
+        &ChainHead::default(),
+        NOW,
+        Kind::Ancestors("620000".into()),
+        Body::ReportSent(pb::ReportSent {
+            report_id: Uuid::now_v7().as_bytes().to_vec(),
+            to: "620000".into(),
+            kind: pb::ReportKind::PublicOpinion as i32,
+            title: "社情民意".into(),
+            body: String::new(),
+        }),
+    );
+    refused_with(&s.province, report.signed_bytes(), "unknown author").await;
+    let reg = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        Kind::Subtree("620000".into()),
+        Body::CommitteeRegistered(pb::CommitteeRegistered {
+            code: "620123".into(),
+            name: "榆中县政协".into(),
+            level: pb::Level::County as i32,
+            parent: "620100".into(),
+            public_key: county_key.verifying_key().as_bytes().to_vec(),
+        }),
+    );
+    s.province
+        .ingest("620100", vec![reg.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        s.province.store().quarantined().expect("count"),
+        0,
+        "the report left the quarantine"
+    );
+    assert!(
+        s.province.store().has_event(&report.id).expect("has"),
+        "and was stored"
+    );
+    assert_eq!(s.province.report_list().expect("reports").reports.len(), 1);
+}
+
+#[tokio::test]
+async fn a_city_refuses_what_nothing_under_it_may_see() {
+    let s = setup().await;
+    let city = open("620100", &s.city_key, &s.province_key, &s.clock);
+    // give the city the roster, as sync would
+    let frames: Vec<Vec<u8>> = s
+        .province
+        .store()
+        .registrations()
+        .expect("roster")
+        .iter()
+        .map(Envelope::signed_bytes)
+        .collect();
+    assert_eq!(
+        city.ingest("620000", frames, None)
+            .await
+            .expect("ingest")
+            .stored,
+        3
+    );
+    // guidance from the province to the other city only
+    let to_baiyin = s
+        .province
+        .send_guidance("白银专属通知", "", &["620400".into()])
+        .await
+        .expect("send");
+    let id = Uuid::parse_str(&to_baiyin.record_id).expect("id");
+    let env = s
+        .province
+        .store()
+        .record_envelopes(&crate::domain::record::RecordKey::Guidance(id))
+        .expect("events");
+    refused_with(&city, env[0].signed_bytes(), "out of scope").await;
+}
+
+#[tokio::test]
+async fn local_writes_are_checked_too() {
+    let s = setup().await;
+    // the province cannot report upwards: it has no parent
+    let err = s
+        .province
+        .send_report("", "public-opinion", "x", "")
+        .await
+        .expect_err("no parent");
+    assert!(err.to_string().contains("no parent"), "{err}");
+    // a bad committee code, a bad key, a date that is not a date
+    assert!(s
+        .province
+        .register_committee("62012", "x", "00")
+        .await
+        .is_err());
+    assert!(s
+        .province
+        .register_committee("620500", "x", "zz")
+        .await
+        .is_err());
+    let t = s
+        .province
+        .create_topic(pb::CreateTopicRequest {
+            title: "议题".into(),
+            publish: true,
+            ..Default::default()
+        })
+        .await
+        .expect("topic");
+    let bad_due = s
+        .province
+        .assign(pb::AssignRequest {
+            topic_id: t.record_id.clone(),
+            assignee: "620100".into(),
+            title: "分课题".into(),
+            due_date: "31/12/2026".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad date");
+    assert!(bad_due.to_string().contains("YYYY-MM-DD"), "{bad_due}");
+    // nothing of that was stored: only the roster (3) and the topic
+    assert_eq!(s.province.durable_head(), 4);
+}
+
+/// The city's guidance number `seq`, continuing `prev`, signed with `key`.
+fn city_guidance(key: &SigningKey, seq: u64, prev: Option<[u8; 32]>) -> Envelope {
+    sealed(
+        key,
+        "620100",
+        &ChainHead {
+            seq: seq - 1,
+            hash: prev,
+        },
+        NOW + seq,
+        Kind::Subtree("620100".into()),
+        guidance_body(),
+    )
+}
+
+#[tokio::test]
+async fn revocation_voids_later_events_everywhere_and_rotation_lets_the_committee_write_again() {
+    let s = setup().await;
+    // the city writes four notices with its first key; the province holds them
+    let mut chain = Vec::new();
+    let mut prev = None;
+    for seq in 1..=4 {
+        let env = city_guidance(&s.city_key, seq, prev);
+        prev = Some(env.hash);
+        chain.push(env);
+    }
+    let frames: Vec<Vec<u8>> = chain.iter().map(Envelope::signed_bytes).collect();
+    assert_eq!(
+        s.province
+            .ingest("620100", frames.clone(), None)
+            .await
+            .expect("ingest")
+            .stored,
+        4
+    );
+    // the city's PC is stolen: the province revokes its key after the last event it holds
+    s.province
+        .revoke_key("620100", "办公电脑被盗")
+        .await
+        .expect("revoke");
+    let stolen = city_guidance(&s.city_key, 5, prev);
+    refused_with(&s.province, stolen.signed_bytes(), "revoked key").await;
+    assert!(s
+        .province
+        .committee_list()
+        .committees
+        .iter()
+        .any(|c| c.code == "620100" && c.revoked.contains("办公电脑被盗")));
+
+    // another node had already applied the thief's seq 5 before the revocation reached it
+    let observer = open("620000", &s.province_key, &s.province_key, &s.clock);
+    let roster: Vec<Vec<u8>> = s
+        .province
+        .store()
+        .registrations()
+        .expect("roster")
+        .iter()
+        .map(Envelope::signed_bytes)
+        .collect();
+    let (registrations, revocation): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        roster.into_iter().partition(|f| {
+            !matches!(
+                Envelope::open(f).ok().and_then(|e| e.body().cloned()),
+                Some(Body::CommitteeKeyRevoked(_))
+            )
+        });
+    observer
+        .ingest("620000", registrations, None)
+        .await
+        .expect("roster");
+    let mut with_theft = frames.clone();
+    with_theft.push(stolen.signed_bytes());
+    assert_eq!(
+        observer
+            .ingest("620100", with_theft, None)
+            .await
+            .expect("ingest")
+            .stored,
+        5
+    );
+    let stolen_record = match stolen.body() {
+        Some(Body::GuidanceIssued(g)) => crate::domain::record::RecordKey::Guidance(
+            Uuid::from_slice(&g.guidance_id).expect("id"),
+        ),
+        _ => unreachable!("a guidance"),
+    };
+    let issued = |n: &Node| match n.store().state(&stolen_record).expect("state") {
+        Some(crate::domain::record::RecordState::Guidance(g)) => (
+            g.record.issuer.is_some(),
+            g.history.last().and_then(|h| h.refused.clone()),
+        ),
+        other => panic!("unexpected state {other:?}"),
+    };
+    assert_eq!(
+        issued(&observer),
+        (true, None),
+        "applied while the key was still good here"
+    );
+    observer
+        .ingest("620000", revocation, None)
+        .await
+        .expect("revocation");
+    let (applied, refused) = issued(&observer);
+    assert!(!applied, "voided by the revocation");
+    assert!(refused.is_some_and(|r| r.contains("revoked")));
+
+    // the city gets a new key; its chain continues after seq 4
+    let new_key = SigningKey::from_bytes(&[12; 32]);
+    s.province
+        .rotate_key("620100", &hex::encode(new_key.verifying_key().as_bytes()))
+        .await
+        .expect("rotate");
+    // seq 5 on is the new key's: the old key's signature does not verify there
+    let with_old = city_guidance(&s.city_key, 5, prev);
+    refused_with(&s.province, with_old.signed_bytes(), "bad signature").await;
+    let with_new = city_guidance(&new_key, 5, prev);
+    assert_eq!(
+        s.province
+            .ingest("620100", vec![with_new.signed_bytes()], None)
+            .await
+            .expect("ingest")
+            .stored,
+        1
+    );
+    // only the parent manages keys
+    let err = s
+        .province
+        .rotate_key("620123", &hex::encode(new_key.verifying_key().as_bytes()))
+        .await
+        .expect_err("not a child");
+    assert!(err.to_string().contains("not in the roster"), "{err}");
+}
+
+#[tokio::test]
+async fn a_committee_writes_with_whichever_key_the_roster_expects() {
+    let s = setup().await;
+    let city = open("620100", &s.city_key, &s.province_key, &s.clock);
+    let roster: Vec<Vec<u8>> = s
+        .province
+        .store()
+        .registrations()
+        .expect("roster")
+        .iter()
+        .map(Envelope::signed_bytes)
+        .collect();
+    city.ingest("620000", roster, None).await.expect("roster");
+    city.send_guidance("旧钥匙", "", &[])
+        .await
+        .expect("old key writes");
+    // the parent rotates to a key the city does not hold yet: the city cannot write
+    let next = SigningKey::from_bytes(&[13; 32]);
+    s.province
+        .rotate_key("620100", &hex::encode(next.verifying_key().as_bytes()))
+        .await
+        .expect("rotate");
+    let rotation: Vec<Vec<u8>> = s
+        .province
+        .store()
+        .registrations()
+        .expect("roster")
+        .iter()
+        .filter(|e| matches!(e.body(), Some(Body::CommitteeKeyRotated(_))))
+        .map(Envelope::signed_bytes)
+        .collect();
+    city.ingest("620000", rotation, None)
+        .await
+        .expect("rotation");
+    let err = city
+        .send_guidance("无钥匙", "", &[])
+        .await
+        .expect_err("the new key is missing");
+    assert!(err.to_string().contains("does not hold"), "{err}");
+    // with node.key.next installed it writes, signed with the new key
+    city.add_key(next.clone());
+    let r = city
+        .send_guidance("新钥匙", "", &[])
+        .await
+        .expect("new key writes");
+    let id = Uuid::parse_str(&r.event_id).expect("id");
+    let env = Envelope::open(&city.store().event_frame(&id).expect("read").expect("held"))
+        .expect("opens");
+    env.verify(&next.verifying_key())
+        .expect("signed with the new key");
+}
+
+/// Lateral groups at ingest: a provisional key (one a proposal lists) is taken only from
+/// its holder's own link, so a third member cannot sign "as" another and get it flagged for
+/// equivocation; a member's group events wait (quarantined, retryable) until the charter that
+/// admits it is in force here, then go in by themselves; a foreign member's tree event never
+/// goes in.
+#[tokio::test]
+async fn a_lateral_member_is_taken_only_as_its_groups_charter_says() {
+    let s = setup().await;
+    let g = "yellow-river-9";
+    let qinghai = SigningKey::from_bytes(&[63; 32]);
+    let ningxia = SigningKey::from_bytes(&[64; 32]);
+    let fake_ningxia = SigningKey::from_bytes(&[99; 32]);
+    let hexkey = |k: &SigningKey| hex::encode(k.verifying_key().as_bytes());
+    let member = |code: &str, k: &SigningKey| lateral::MemberInput {
+        code: code.into(),
+        name: format!("{code}政协"),
+        key: hexkey(k),
+    };
+    s.province
+        .propose_charter(
+            g,
+            "沿黄省区",
+            &[member("630000", &qinghai), member("640000", &ningxia)],
+            &[(2026, "640000".into())],
+        )
+        .await
+        .expect("proposal");
+    let digest_of = |node: &Node| -> Vec<u8> {
+        let v = node.groups_view().expect("groups");
+        hex::decode(&v.groups[0].proposals[0].digest).expect("hex")
+    };
+    let real_digest = digest_of(&s.province);
+    let charter_aud = Kind::Group(pb::GroupAudience {
+        group_id: g.into(),
+        include_subtrees: true,
+        charter: true,
+    });
+    let at = |k: u64| NOW + k * 1000;
+    // Qinghai proposes a rival charter listing a key of its own making for Ningxia, then
+    // relays an endorsement "by Ningxia" signed with that key.
+    let mut rival = pb::GroupCharterProposed {
+        group_id: g.into(),
+        name: "沿黄省区".into(),
+        version: 1,
+        amends: vec![],
+        members: vec![],
+        hosts: vec![],
+    };
+    for (code, k) in [
+        ("620000", &s.province_key),
+        ("630000", &qinghai),
+        ("640000", &fake_ningxia),
+    ] {
+        rival.members.push(pb::GroupMember {
+            code: code.into(),
+            name: code.into(),
+            public_key: k.verifying_key().as_bytes().to_vec(),
+        });
+    }
+    let rival_digest = crate::domain::record::group::charter_digest(&rival).to_vec();
+    let q1 = sealed(
+        &qinghai,
+        "630000",
+        &ChainHead::default(),
+        at(1),
+        charter_aud.clone(),
+        Body::GroupCharterProposed(rival),
+    );
+    let r = s
+        .province
+        .ingest("630000", vec![q1.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(r.stored, 1, "Qinghai's own proposal, from its own link");
+    let endorse = |digest: Vec<u8>| {
+        Body::GroupCharterEndorsed(pb::GroupCharterEndorsed {
+            group_id: g.into(),
+            version: 1,
+            digest,
+        })
+    };
+    let forged = sealed(
+        &fake_ningxia,
+        "640000",
+        &ChainHead::default(),
+        at(2),
+        charter_aud.clone(),
+        endorse(rival_digest),
+    );
+    let r = s
+        .province
+        .ingest("630000", vec![forged.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        r.refused, 1,
+        "a provisional key only from its holder's link"
+    );
+    assert!(s
+        .province
+        .store()
+        .flagged_origins()
+        .expect("flags")
+        .is_empty());
+
+    // Ningxia's meeting arrives before the charter is in force: it waits.
+    let real = sealed(
+        &ningxia,
+        "640000",
+        &ChainHead::default(),
+        at(2),
+        charter_aud.clone(),
+        endorse(real_digest.clone()),
+    );
+    let meeting = sealed(
+        &ningxia,
+        "640000",
+        &ChainHead {
+            seq: 1,
+            hash: Some(real.hash),
+        },
+        at(3),
+        Kind::Group(pb::GroupAudience {
+            group_id: g.into(),
+            include_subtrees: false,
+            charter: false,
+        }),
+        Body::JointMeetingConvened(pb::JointMeetingConvened {
+            meeting_id: Uuid::now_v7().as_bytes().to_vec(),
+            group_id: g.into(),
+            year: 2026,
+            theme: "黄河".into(),
+            ..Default::default()
+        }),
+    );
+    let r = s
+        .province
+        .ingest("640000", vec![meeting.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(r.refused, 1, "no charter in force yet");
+    // The real endorsements, each from its own link: in force; the meeting goes in.
+    s.province
+        .ingest("640000", vec![real.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    let q2 = sealed(
+        &qinghai,
+        "630000",
+        &ChainHead {
+            seq: 1,
+            hash: Some(q1.hash),
+        },
+        at(4),
+        charter_aud,
+        endorse(real_digest),
+    );
+    s.province
+        .ingest("630000", vec![q2.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        s.province
+            .roster()
+            .group(g)
+            .and_then(|x| x.in_force.as_ref())
+            .map(|c| c.version),
+        Some(1)
+    );
+    let held = s.province.joint_meetings().expect("meetings");
+    assert_eq!(held.meetings.len(), 1, "the waiting meeting went in");
+    assert!(s
+        .province
+        .store()
+        .flagged_origins()
+        .expect("flags")
+        .is_empty());
+    // A member in force still cannot author anything of a tree.
+    let tree = sealed(
+        &ningxia,
+        "640000",
+        &ChainHead {
+            seq: 2,
+            hash: Some(meeting.hash),
+        },
+        at(5),
+        Kind::Subtree("620000".into()),
+        guidance_body(),
+    );
+    refused_with(&s.province, tree.signed_bytes(), "unknown author").await;
+}

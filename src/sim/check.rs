@@ -1,0 +1,427 @@
+//! The invariants checked after the faults heal. Each check reads the nodes' stores
+//! directly and returns what it found wrong, one line per violation.
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::net::Injected;
+use crate::domain::record::{RecordKey, RecordState};
+use crate::domain::{audience, authz, Fact, Roster};
+use crate::event::Envelope;
+use crate::node::Node;
+use crate::store::node_store::LogEntry;
+use crate::store::Space;
+
+/// What one node holds, read once.
+pub struct Held {
+    pub code: String,
+    pub log: Vec<LogEntry>,
+    pub events: BTreeMap<Uuid, Envelope>,
+}
+
+impl Held {
+    pub fn read(code: &str, node: &Node) -> crate::Result<Held> {
+        let log = node.store().log_after(0, usize::MAX)?;
+        let mut events = BTreeMap::new();
+        for e in &log {
+            if let Some(frame) = node.store().event_frame(&e.id)? {
+                if let Ok(env) = Envelope::open(&frame) {
+                    events.insert(e.id, env);
+                }
+            }
+        }
+        Ok(Held {
+            code: code.to_string(),
+            log,
+            events,
+        })
+    }
+}
+
+/// Every event held anywhere, by id.
+pub fn union(held: &[Held]) -> BTreeMap<Uuid, Envelope> {
+    let mut all = BTreeMap::new();
+    for h in held {
+        for (id, env) in &h.events {
+            all.entry(*id).or_insert_with(|| env.clone());
+        }
+    }
+    all
+}
+
+/// The committees that must hold `env`: its author, every committee in its audience
+/// ([`audience::visible_to`]), and every relay on the tree path from the author to one of
+/// them. ([`audience::visible_within`] is the looser rule a node admits by: it also takes an
+/// event that only something below it may see, such as a county's own topic at the
+/// province, which routing never brings there.)
+pub fn required(roster: &Roster, env: &Envelope) -> BTreeSet<String> {
+    let (aud, origin) = (env.audience(), env.origin());
+    let mut codes: Vec<String> = roster.members().map(|m| m.code.clone()).collect();
+    codes.push(roster.root.clone());
+    let mut out = BTreeSet::new();
+    out.insert(origin.to_string());
+    for m in codes {
+        if audience::visible_to(roster, aud, origin, &m) {
+            for n in audience::path(roster, origin, &m) {
+                out.insert(n.to_string());
+            }
+            out.insert(m);
+        }
+    }
+    out
+}
+
+/// For each event of `all`, who must hold it.
+pub fn requirements(
+    roster: &Roster,
+    all: &BTreeMap<Uuid, Envelope>,
+) -> BTreeMap<Uuid, BTreeSet<String>> {
+    all.iter()
+        .map(|(id, env)| (*id, required(roster, env)))
+        .collect()
+}
+
+/// The events of `all` that `h`'s committee must hold and does not.
+pub fn missing(
+    all: &BTreeMap<Uuid, Envelope>,
+    req: &BTreeMap<Uuid, BTreeSet<String>>,
+    h: &Held,
+) -> Vec<Uuid> {
+    all.keys()
+        .filter(|id| !h.events.contains_key(id) && req.get(id).is_some_and(|r| r.contains(&h.code)))
+        .copied()
+        .collect()
+}
+
+fn describe(env: &Envelope) -> String {
+    format!("{} seq {} ({})", env.origin(), env.seq(), env.kind_name())
+}
+
+fn digest(state: &RecordState) -> String {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    hex::encode(&Sha256::digest(&json)[..8])
+}
+
+/// The inputs of the checks beyond the stores.
+pub struct Expect<'a> {
+    /// The federation's roster (every node must have this same one).
+    pub roster: &'a Roster,
+    /// What the network forged or tampered with.
+    pub injected: &'a Injected,
+    /// Per node: every event it announced as durable while the run went on.
+    pub announced: &'a BTreeMap<String, BTreeSet<Uuid>>,
+    /// Events whose author got a receipt: (origin, event id).
+    pub receipts: &'a [(String, Uuid)],
+}
+
+/// Runs every check over the running nodes; returns the violations.
+pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    for (code, node) in nodes {
+        match Held::read(code, node) {
+            Ok(h) => held.push(h),
+            Err(e) => out.push(format!("{code}: could not read the store: {e}")),
+        }
+    }
+    let all = union(&held);
+    let roster = expect.roster;
+    let req = requirements(roster, &all);
+
+    // 0. Every node has the same roster.
+    let members = |r: &Roster| -> Vec<(String, Option<String>, String)> {
+        let mut v: Vec<_> = r
+            .members()
+            .map(|m| {
+                (
+                    m.code.clone(),
+                    m.parent.clone(),
+                    hex::encode(m.key.as_bytes()),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want = members(roster);
+    for (code, node) in nodes {
+        if members(&node.roster()) != want {
+            out.push(format!("0 roster: {code}'s roster differs from the root's"));
+        }
+    }
+
+    // 1. Every acknowledged event is at every node entitled to it: what an author got a
+    //    receipt for, what any node announced as durable, and anything held anywhere.
+    for (origin, id) in expect.receipts {
+        if !all.contains_key(id) {
+            out.push(format!(
+                "1 lost: {origin} got a receipt for event {id}, which no node holds"
+            ));
+        }
+    }
+    for (code, ids) in expect.announced {
+        if let Some(h) = held.iter().find(|h| h.code == *code) {
+            for id in ids {
+                if !h.events.contains_key(id) {
+                    out.push(format!(
+                        "1 lost: {code} announced event {id} durable and no longer holds it"
+                    ));
+                }
+            }
+        }
+    }
+    for h in &held {
+        let quarantined = nodes
+            .iter()
+            .find(|(c, _)| *c == h.code)
+            .and_then(|(_, n)| n.store().quarantine_list().ok())
+            .unwrap_or_default();
+        for id in missing(&all, &req, h) {
+            let why = quarantined
+                .iter()
+                .find(|q| q.event_id == Some(id) || q.id == id)
+                .map(|q| format!("; in its quarantine from {}: {}", q.received_from, q.reason))
+                .unwrap_or_default();
+            out.push(format!(
+                "1 missing: {} lacks {} ({id}){why}",
+                h.code,
+                describe(&all[&id])
+            ));
+        }
+    }
+
+    for h in &held {
+        let node = &nodes
+            .iter()
+            .find(|(c, _)| *c == h.code)
+            .map(|(_, n)| n.clone());
+        let Some(node) = node else { continue };
+        let code = &h.code;
+        // 2. Nothing outside its scope (nor anything routing should not have brought).
+        for (id, env) in &h.events {
+            if !audience::visible_within(roster, env.audience(), env.origin(), code) {
+                out.push(format!("2 scope: {code} holds {}", describe(env)));
+            } else if !req.get(id).is_some_and(|r| r.contains(code)) {
+                out.push(format!(
+                    "2 extra: {code} holds {}, which it neither sees nor relays",
+                    describe(env)
+                ));
+            }
+        }
+        // 3. Nothing applied twice: the log is 1..=n without holes, each id once, and the
+        //    event, origin and record indexes count the same.
+        for (i, e) in h.log.iter().enumerate() {
+            if e.position != i as u64 + 1 {
+                out.push(format!("3 log: {code} has a hole at position {}", i + 1));
+                break;
+            }
+        }
+        let distinct: BTreeSet<Uuid> = h.log.iter().map(|e| e.id).collect();
+        if distinct.len() != h.log.len() {
+            out.push(format!(
+                "3 twice: {code}'s log has {} entries for {} events",
+                h.log.len(),
+                distinct.len()
+            ));
+        }
+        let count = |space: Space| {
+            node.store()
+                .engine()
+                .scan(space, b"", None, usize::MAX)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        };
+        let (events, origins) = (count(Space::Events), count(Space::Origins));
+        if events != distinct.len() || origins != distinct.len() {
+            out.push(format!(
+                "3 counts: {code} holds {events} events, {origins} origin entries, {} in its log",
+                distinct.len()
+            ));
+        }
+        if node.durable_head() != h.log.len() as u64 {
+            out.push(format!(
+                "3 head: {code}'s durable head {} but its log has {}",
+                node.durable_head(),
+                h.log.len()
+            ));
+        }
+        // 4. Each record's stored state is the fold of the set of its events, and it applied
+        //    each of them once.
+        let mut records: BTreeSet<RecordKey> = BTreeSet::new();
+        for env in h.events.values() {
+            if let Some(Ok(rk)) = env.body().map(RecordKey::of) {
+                records.insert(rk);
+            }
+        }
+        for rk in &records {
+            if RecordState::empty(rk).is_none() {
+                continue;
+            }
+            let facts: Vec<Fact> = match node.store().record_facts(rk) {
+                Ok(f) => f,
+                Err(e) => {
+                    out.push(format!("4 state: {code} cannot read {rk:?}: {e}"));
+                    continue;
+                }
+            };
+            let stored = node.store().state(rk).ok().flatten();
+            let folded = RecordState::fold(rk, &facts, roster);
+            match (&stored, &folded) {
+                (Some(s), Some(f)) if s == f => {}
+                (s, f) => out.push(format!(
+                    "4 state: {code}'s state of {} is {} but the fold of its {} events gives {}",
+                    rk.id_text(),
+                    s.as_ref().map(digest).unwrap_or_else(|| "none".into()),
+                    facts.len(),
+                    f.as_ref().map(digest).unwrap_or_else(|| "none".into()),
+                )),
+            }
+            if let Some(s) = &stored {
+                let ids: BTreeSet<Uuid> = s.history().iter().map(|e| e.event_id).collect();
+                if ids.len() != s.history().len() || s.history().len() != facts.len() {
+                    out.push(format!(
+                        "3 twice: {code}'s {} has {} history entries for {} distinct events, {} indexed",
+                        rk.id_text(),
+                        s.history().len(),
+                        ids.len(),
+                        facts.len()
+                    ));
+                }
+            }
+        }
+        // 5. Nothing forged or unauthorized: every held event verifies against the roster and
+        //    is allowed to its author; nothing injected is held; the quarantine holds only
+        //    injected frames.
+        for (id, env) in &h.events {
+            if expect.injected.ids.contains(id) {
+                out.push(format!("5 forged: {code} holds injected {}", describe(env)));
+            }
+            match roster.key_for(env.origin(), env.seq()) {
+                Ok(key) => {
+                    if env.verify(key).is_err() {
+                        out.push(format!(
+                            "5 forged: {code} holds {} with a bad signature",
+                            describe(env)
+                        ));
+                    }
+                }
+                Err(r) => out.push(format!("5 forged: {code} holds {}: {r}", describe(env))),
+            }
+            if let Some(body) = env.body() {
+                if let Err(r) = authz::authorize(roster, env.origin(), env.audience(), body) {
+                    out.push(format!(
+                        "5 unauthorized: {code} holds {}: {r}",
+                        describe(env)
+                    ));
+                }
+            }
+        }
+        if let Ok(q) = node.store().quarantine_list() {
+            for entry in q {
+                let frame = hex::decode(&entry.frame_hex).unwrap_or_default();
+                if !expect
+                    .injected
+                    .frames
+                    .contains(&crate::event::hash_of(&frame))
+                {
+                    out.push(format!(
+                        "5 quarantine: {code} refused a genuine event {} seq {} from {}: {} ({})",
+                        entry.origin, entry.seq, entry.received_from, entry.category, entry.reason
+                    ));
+                }
+            }
+        }
+        if let Ok(flagged) = node.store().flagged_origins() {
+            for (origin, why) in flagged {
+                out.push(format!("5 equivocation: {code} flagged {origin}: {why}"));
+            }
+        }
+    }
+
+    // 4. Shared records: every node holding the same set of a record's events has the same
+    //    state (digests compared).
+    let mut by_set: BTreeMap<(RecordKey, Vec<Uuid>), BTreeMap<String, String>> = BTreeMap::new();
+    for (code, node) in nodes {
+        let Some(h) = held.iter().find(|h| h.code == *code) else {
+            continue;
+        };
+        let mut per_record: BTreeMap<RecordKey, Vec<Uuid>> = BTreeMap::new();
+        for (id, env) in &h.events {
+            if let Some(Ok(rk)) = env.body().map(RecordKey::of) {
+                per_record.entry(rk).or_default().push(*id);
+            }
+        }
+        for (rk, ids) in per_record {
+            if let Ok(Some(state)) = node.store().state(&rk) {
+                by_set
+                    .entry((rk, ids))
+                    .or_default()
+                    .insert(code.clone(), digest(&state));
+            }
+        }
+    }
+    for ((rk, _), digests) in &by_set {
+        let distinct: BTreeSet<&String> = digests.values().collect();
+        if distinct.len() > 1 {
+            out.push(format!(
+                "4 diverged: nodes holding the same events of {} disagree on its state: {digests:?}",
+                rk.id_text()
+            ));
+        }
+    }
+
+    // 6. Each origin's events are held in sequence without gaps (and linked) wherever that
+    //    origin's whole log is visible; no two events share an origin and seq.
+    let mut by_origin: BTreeMap<&str, BTreeMap<u64, &Envelope>> = BTreeMap::new();
+    for env in all.values() {
+        let seqs = by_origin.entry(env.origin()).or_default();
+        if let Some(other) = seqs.insert(env.seq(), env) {
+            if other.id != env.id {
+                out.push(format!(
+                    "6 fork: {} seq {} is two events: {} and {}",
+                    env.origin(),
+                    env.seq(),
+                    other.id,
+                    env.id
+                ));
+            }
+        }
+    }
+    for (origin, seqs) in &by_origin {
+        let max = seqs.keys().next_back().copied().unwrap_or(0);
+        for h in &held {
+            let whole = seqs
+                .values()
+                .all(|env| req.get(&env.id).is_some_and(|r| r.contains(&h.code)));
+            if !whole && h.code != *origin {
+                continue;
+            }
+            let mine: BTreeMap<u64, &Envelope> = h
+                .events
+                .values()
+                .filter(|e| e.origin() == *origin)
+                .map(|e| (e.seq(), e))
+                .collect();
+            if let Some(gap) = (1..=max).find(|s| !mine.contains_key(s)) {
+                out.push(format!(
+                    "6 gap: {} holds {origin}'s events up to seq {max} but not seq {gap}",
+                    h.code
+                ));
+                continue;
+            }
+            for s in 2..=max {
+                if let (Some(a), Some(b)) = (mine.get(&(s - 1)), mine.get(&s)) {
+                    if b.event.prev != a.hash {
+                        out.push(format!(
+                            "6 chain: at {}, {origin} seq {s} does not link to seq {}",
+                            h.code,
+                            s - 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! Storage: one narrow trait ([`Storage`]) with two engines — sled ([`sled_engine`]) for real
+//! nodes and an in-memory one ([`memory`]) that can simulate a crash by dropping everything
+//! not yet synced — and the node's keyspaces on top ([`NodeStore`]).
+//!
+//! The trait is the whole contract the node relies on:
+//! - [`Storage::commit`] applies a [`WriteBatch`] atomically (all of it or none, also across
+//!   keyspaces);
+//! - [`Storage::sync`] makes everything committed so far durable against a killed process
+//!   *and* a power cut; nothing is acknowledged to anyone before it returns;
+//! - scans return keys in byte order, which is why every key is big-endian.
+pub mod memory;
+pub mod node_store;
+pub mod sled_engine;
+pub mod staging;
+
+pub use node_store::{Cursor, NodeStore, QuarantineRecord};
+
+use crate::Result;
+
+/// The keyspaces ("trees") of a node, one per concern. Engines may map them to separate
+/// trees or to a one-byte prefix in a single tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// event id (16) → the signed frame, verbatim.
+    Events,
+    /// local position (u64 BE) → event id (16) ++ code of the link it came from (0 or 6).
+    Log,
+    /// origin (6) ++ seq (u64 BE) → event id (16) ++ event hash (32).
+    Origins,
+    /// record key (17) ++ hlc (u64 BE) ++ origin (6) ++ seq (u64 BE) → event id: each
+    /// record's events, already in canonical order.
+    Records,
+    /// record key (17) → derived state (JSON).
+    State,
+    /// peer code (6) → the cursor of what we hold from that peer.
+    Cursors,
+    /// quarantine id (UUID v7, 16) → what was refused and why (JSON).
+    Quarantine,
+    /// named counters and chain heads.
+    Meta,
+}
+
+impl Space {
+    pub fn tag(self) -> u8 {
+        match self {
+            Space::Events => b'E',
+            Space::Log => b'L',
+            Space::Origins => b'O',
+            Space::Records => b'R',
+            Space::State => b'S',
+            Space::Cursors => b'C',
+            Space::Quarantine => b'Q',
+            Space::Meta => b'M',
+        }
+    }
+}
+
+/// Writes that commit together.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub ops: Vec<(Space, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteBatch {
+    pub fn put(&mut self, space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push((space, key.into(), Some(value.into())));
+    }
+    pub fn delete(&mut self, space: Space, key: impl Into<Vec<u8>>) {
+        self.ops.push((space, key.into(), None));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+    /// The value this batch will leave at `key`, if it writes one (last write wins).
+    pub fn pending(&self, space: Space, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.ops
+            .iter()
+            .rev()
+            .find(|(s, k, _)| *s == space && k == key)
+            .map(|(_, _, v)| v.as_deref())
+    }
+}
+
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+pub trait Storage: Send + Sync + 'static {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Entries of `space` whose key starts with `prefix` and is greater than `after` (or all
+    /// of them when `after` is None), in key order, at most `limit`.
+    fn scan(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>>;
+    /// Applies the batch atomically.
+    fn commit(&self, batch: WriteBatch) -> Result<()>;
+    /// Makes every committed batch durable (process kill and power loss).
+    fn sync(&self) -> Result<()>;
+    /// Bytes used on disk (0 in memory).
+    fn size_on_disk(&self) -> u64;
+    /// Whether this is a [`staging::Staging`] wrapper already.
+    fn is_staged(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod suite {
+    //! One test suite, run against every engine (the garage way): the laws of [`Storage`].
+    use super::*;
+
+    pub fn run_all(make: &dyn Fn() -> Box<dyn Storage>) {
+        batches_are_visible_and_ordered(make().as_ref());
+        scans_respect_prefix_after_and_limit(make().as_ref());
+        spaces_do_not_overlap(make().as_ref());
+    }
+
+    fn batches_are_visible_and_ordered(s: &dyn Storage) {
+        let mut b = WriteBatch::default();
+        b.put(Space::Log, 2u64.to_be_bytes(), b"two".to_vec());
+        b.put(Space::Log, 1u64.to_be_bytes(), b"one".to_vec());
+        b.put(Space::Meta, b"k".to_vec(), b"v".to_vec());
+        s.commit(b).expect("commit");
+        s.sync().expect("sync");
+        assert_eq!(s.get(Space::Meta, b"k").expect("get"), Some(b"v".to_vec()));
+        let all = s.scan(Space::Log, b"", None, 10).expect("scan");
+        assert_eq!(
+            all.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>(),
+            vec![b"one".as_slice(), b"two"]
+        );
+        let mut d = WriteBatch::default();
+        d.delete(Space::Meta, b"k".to_vec());
+        s.commit(d).expect("commit");
+        assert_eq!(s.get(Space::Meta, b"k").expect("get"), None);
+    }
+
+    fn scans_respect_prefix_after_and_limit(s: &dyn Storage) {
+        let mut b = WriteBatch::default();
+        for k in ["aa1", "aa2", "aa3", "ab1", "b"] {
+            b.put(Space::Records, k.as_bytes().to_vec(), k.as_bytes().to_vec());
+        }
+        s.commit(b).expect("commit");
+        let keys = |v: Vec<Entry>| {
+            v.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(s.scan(Space::Records, b"aa", None, 10).expect("scan")),
+            vec!["aa1", "aa2", "aa3"]
+        );
+        assert_eq!(
+            keys(
+                s.scan(Space::Records, b"aa", Some(b"aa1"), 10)
+                    .expect("scan")
+            ),
+            vec!["aa2", "aa3"]
+        );
+        assert_eq!(
+            keys(s.scan(Space::Records, b"a", None, 2).expect("scan")),
+            vec!["aa1", "aa2"]
+        );
+        assert_eq!(
+            keys(s.scan(Space::Records, b"", Some(b"ab1"), 10).expect("scan")),
+            vec!["b"]
+        );
+        assert_eq!(
+            keys(s.scan(Space::Records, b"b", Some(b"a"), 10).expect("scan")),
+            vec!["b"]
+        );
+    }
+
+    fn spaces_do_not_overlap(s: &dyn Storage) {
+        let mut b = WriteBatch::default();
+        b.put(Space::Events, b"x".to_vec(), b"e".to_vec());
+        b.put(Space::State, b"x".to_vec(), b"s".to_vec());
+        s.commit(b).expect("commit");
+        assert_eq!(
+            s.get(Space::Events, b"x").expect("get"),
+            Some(b"e".to_vec())
+        );
+        assert_eq!(s.scan(Space::State, b"", None, 10).expect("scan").len(), 1);
+        assert!(s
+            .scan(Space::Cursors, b"", None, 10)
+            .expect("scan")
+            .is_empty());
+    }
+}

@@ -1,0 +1,490 @@
+//! The node's keyspaces over a [`Storage`] engine: typed reads, and the batches that ingest
+//! commits. Every key is big-endian so that scans come out in order.
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Space, Storage, WriteBatch};
+use crate::domain::record::{RecordKey, RecordState};
+use crate::domain::{Fact, OrderKey};
+use crate::event::{ChainHead, Envelope, EventHash};
+use crate::{Error, Result};
+
+const META_HEAD: &[u8] = b"head";
+const META_OWN_SEQ: &[u8] = b"own_seq";
+const META_OWN_HASH: &[u8] = b"own_hash";
+const META_HLC: &[u8] = b"hlc";
+const META_ROSTER_VERSION: &[u8] = b"roster_version";
+const META_QUARANTINED: &[u8] = b"quarantined";
+const META_FLAGGED: &[u8] = b"flagged/";
+const META_STORE_ID: &[u8] = b"store_id";
+/// `late/` ++ log position (u64 BE) → nothing: events whose visibility may still grow.
+const META_LATE: &[u8] = b"late/";
+/// Present when every event of this store was checked for `late/` as it was stored.
+const META_LATE_INDEXED: &[u8] = b"late_indexed";
+
+/// What this node holds from one peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// "I hold everything the peer held up to its local log position `position` that I may see."
+    pub position: u64,
+    /// The peer's roster version at which its last backfill pass to us completed.
+    pub roster_version: u64,
+    /// The peer's store id that `position` refers to (a replaced store starts over).
+    #[serde(default)]
+    pub peer_log_id: Vec<u8>,
+}
+
+/// A refused event, kept with its reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    /// The refused event's id when it could be read (so a repeat replaces the entry), else a
+    /// fresh UUID v7.
+    pub id: Uuid,
+    pub reason: String,
+    /// The refusal's category, e.g. "bad signature".
+    pub category: String,
+    pub origin: String,
+    pub seq: u64,
+    pub event_id: Option<Uuid>,
+    /// The link it arrived on, or "local".
+    pub received_from: String,
+    pub at_ms: u64,
+    /// The frame as received (hex), for evidence and for retrying.
+    pub frame_hex: String,
+    /// Whether a later roster change may let it in (it is retried then).
+    pub retryable: bool,
+}
+
+/// One entry of the local log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub position: u64,
+    pub id: Uuid,
+    /// The peer it came from; None when authored here.
+    pub source: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct NodeStore {
+    engine: Arc<dyn Storage>,
+}
+
+fn u64_at(v: Option<Vec<u8>>) -> u64 {
+    v.and_then(|b| b.as_slice().try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn record_event_key(rk: &RecordKey, key: &OrderKey) -> Vec<u8> {
+    let mut k = rk.to_bytes().to_vec();
+    k.extend_from_slice(&key.hlc.to_be_bytes());
+    k.extend_from_slice(key.origin.as_bytes());
+    k.extend_from_slice(&key.seq.to_be_bytes());
+    k
+}
+
+fn origin_key(origin: &str, seq: u64) -> Vec<u8> {
+    let mut k = origin.as_bytes().to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl NodeStore {
+    pub fn new(engine: Arc<dyn Storage>) -> NodeStore {
+        NodeStore { engine }
+    }
+
+    pub fn engine(&self) -> &Arc<dyn Storage> {
+        &self.engine
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.engine.sync()
+    }
+
+    pub fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.engine.commit(batch)
+    }
+
+    /// The local log's last position (= number of events held).
+    pub fn head(&self) -> Result<u64> {
+        Ok(u64_at(self.engine.get(Space::Meta, META_HEAD)?))
+    }
+
+    pub fn own_chain(&self) -> Result<ChainHead> {
+        let seq = u64_at(self.engine.get(Space::Meta, META_OWN_SEQ)?);
+        let hash = self
+            .engine
+            .get(Space::Meta, META_OWN_HASH)?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
+        Ok(ChainHead { seq, hash })
+    }
+
+    pub fn last_hlc(&self) -> Result<u64> {
+        Ok(u64_at(self.engine.get(Space::Meta, META_HLC)?))
+    }
+
+    /// This store's random id, made on first use: peers tell a replaced store by it.
+    pub fn store_id(&self) -> Result<Vec<u8>> {
+        if let Some(id) = self.engine.get(Space::Meta, META_STORE_ID)? {
+            return Ok(id);
+        }
+        let id = Uuid::now_v7().as_bytes().to_vec();
+        let mut batch = WriteBatch::default();
+        batch.put(Space::Meta, META_STORE_ID.to_vec(), id.clone());
+        self.engine.commit(batch)?;
+        self.engine.sync()?;
+        Ok(id)
+    }
+
+    pub fn roster_version(&self) -> Result<u64> {
+        Ok(u64_at(self.engine.get(Space::Meta, META_ROSTER_VERSION)?))
+    }
+
+    pub fn quarantined(&self) -> Result<u64> {
+        Ok(u64_at(self.engine.get(Space::Meta, META_QUARANTINED)?))
+    }
+
+    pub fn has_event(&self, id: &Uuid) -> Result<bool> {
+        Ok(self.engine.get(Space::Events, id.as_bytes())?.is_some())
+    }
+
+    /// The signed frame of an event, verbatim.
+    pub fn event_frame(&self, id: &Uuid) -> Result<Option<Vec<u8>>> {
+        self.engine.get(Space::Events, id.as_bytes())
+    }
+
+    /// The event held for (origin, seq), with its hash.
+    pub fn by_origin(&self, origin: &str, seq: u64) -> Result<Option<(Uuid, EventHash)>> {
+        let Some(v) = self.engine.get(Space::Origins, &origin_key(origin, seq))? else {
+            return Ok(None);
+        };
+        if v.len() != 48 {
+            return Err(Error::Storage(format!(
+                "origin index entry of {origin}/{seq} is {} bytes",
+                v.len()
+            )));
+        }
+        let id = Uuid::from_slice(&v[..16]).map_err(|e| Error::Storage(e.to_string()))?;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&v[16..]);
+        Ok(Some((id, hash)))
+    }
+
+    /// Up to `limit` log entries after `after`.
+    pub fn log_after(&self, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
+        let rows = self
+            .engine
+            .scan(Space::Log, b"", Some(&after.to_be_bytes()), limit)?;
+        rows.into_iter()
+            .map(|(k, v)| {
+                let position = u64::from_be_bytes(
+                    k.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Storage("bad log key".into()))?,
+                );
+                let id = Uuid::from_slice(v.get(..16).unwrap_or_default())
+                    .map_err(|_| Error::Storage(format!("bad log entry at {position}")))?;
+                let source = (v.len() > 16).then(|| String::from_utf8_lossy(&v[16..]).into_owned());
+                Ok(LogEntry {
+                    position,
+                    id,
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Every event of a record, decoded, in canonical order.
+    pub fn record_envelopes(&self, rk: &RecordKey) -> Result<Vec<Envelope>> {
+        let rows = self
+            .engine
+            .scan(Space::Records, &rk.to_bytes(), None, usize::MAX)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (_, id) in rows {
+            let id = Uuid::from_slice(&id)
+                .map_err(|_| Error::Storage("bad record index entry".into()))?;
+            let frame = self.event_frame(&id)?.ok_or_else(|| {
+                Error::Storage(format!("record index names event {id}, which is missing"))
+            })?;
+            let env = Envelope::open(&frame)
+                .map_err(|e| Error::Storage(format!("stored event {id} does not decode: {e}")))?;
+            out.push(env);
+        }
+        Ok(out)
+    }
+
+    pub fn record_facts(&self, rk: &RecordKey) -> Result<Vec<Fact>> {
+        Ok(self
+            .record_envelopes(rk)?
+            .iter()
+            .filter_map(Fact::of)
+            .collect())
+    }
+
+    pub fn state(&self, rk: &RecordKey) -> Result<Option<RecordState>> {
+        match self.engine.get(Space::State, &rk.to_bytes())? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record of one family (`tag` is the record key's tag byte: b't', b'a', ...).
+    pub fn states_with_tag(&self, tag: u8) -> Result<Vec<(RecordKey, RecordState)>> {
+        let rows = self.engine.scan(Space::State, &[tag], None, usize::MAX)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, v) in rows {
+            let Some(rk) = RecordKey::from_bytes(&k) else {
+                continue;
+            };
+            out.push((rk, serde_json::from_slice(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Every registration event held (the roster's source), in log order.
+    pub fn registrations(&self) -> Result<Vec<Envelope>> {
+        let rows = self.engine.scan(Space::Records, b"c", None, usize::MAX)?;
+        let mut out = Vec::new();
+        for (_, id) in rows {
+            let id = Uuid::from_slice(&id)
+                .map_err(|_| Error::Storage("bad record index entry".into()))?;
+            if let Some(frame) = self.event_frame(&id)? {
+                out.push(Envelope::open(&frame).map_err(|e| Error::Storage(e.to_string()))?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn cursor(&self, peer: &str) -> Result<Cursor> {
+        match self.engine.get(Space::Cursors, peer.as_bytes())? {
+            Some(v) => Ok(serde_json::from_slice(&v)?),
+            None => Ok(Cursor::default()),
+        }
+    }
+
+    pub fn put_cursor(&self, batch: &mut WriteBatch, peer: &str, cursor: &Cursor) -> Result<()> {
+        batch.put(
+            Space::Cursors,
+            peer.as_bytes().to_vec(),
+            serde_json::to_vec(cursor)?,
+        );
+        Ok(())
+    }
+
+    pub fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
+        self.engine
+            .scan(Space::Quarantine, b"", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
+            .collect()
+    }
+
+    /// Keeps a refused event. An entry with the same id (the same event refused again, e.g.
+    /// re-sent after a reconnect) is replaced, not added twice.
+    pub fn put_quarantine(&self, batch: &mut WriteBatch, rec: &QuarantineRecord) -> Result<()> {
+        let key = rec.id.as_bytes().to_vec();
+        if self.engine.get(Space::Quarantine, &key)?.is_none() {
+            let count = self.quarantined()? + 1;
+            batch.put(
+                Space::Meta,
+                META_QUARANTINED.to_vec(),
+                count.to_be_bytes().to_vec(),
+            );
+        }
+        batch.put(Space::Quarantine, key, serde_json::to_vec(rec)?);
+        Ok(())
+    }
+
+    pub fn remove_quarantine(&self, batch: &mut WriteBatch, id: &Uuid) -> Result<()> {
+        let count = self.quarantined()?.saturating_sub(1);
+        batch.delete(Space::Quarantine, id.as_bytes().to_vec());
+        batch.put(
+            Space::Meta,
+            META_QUARANTINED.to_vec(),
+            count.to_be_bytes().to_vec(),
+        );
+        Ok(())
+    }
+
+    pub fn put_state(
+        &self,
+        batch: &mut WriteBatch,
+        record: &RecordKey,
+        state: &RecordState,
+    ) -> Result<()> {
+        batch.put(
+            Space::State,
+            record.to_bytes().to_vec(),
+            serde_json::to_vec(state)?,
+        );
+        Ok(())
+    }
+
+    /// Sets where this committee's own chain continues (after a rotation on a new machine).
+    pub fn put_own_chain(&self, batch: &mut WriteBatch, seq: u64, hash: &EventHash) {
+        batch.put(
+            Space::Meta,
+            META_OWN_SEQ.to_vec(),
+            seq.to_be_bytes().to_vec(),
+        );
+        batch.put(Space::Meta, META_OWN_HASH.to_vec(), hash.to_vec());
+    }
+
+    /// Every (seq, event id) held of one origin, in seq order.
+    pub fn origin_entries(&self, origin: &str) -> Result<Vec<(u64, Uuid)>> {
+        self.engine
+            .scan(Space::Origins, origin.as_bytes(), None, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let seq = u64::from_be_bytes(k.get(k.len().checked_sub(8)?..)?.try_into().ok()?);
+                Some(Uuid::from_slice(v.get(..16)?).map(|id| (seq, id)))
+            })
+            .map(|r| r.map_err(|e| Error::Storage(format!("bad origin index entry: {e}"))))
+            .collect()
+    }
+
+    /// The highest seq of `origin` held here, with its hash.
+    pub fn last_of_origin(&self, origin: &str) -> Result<Option<(u64, EventHash)>> {
+        let Some((seq, _)) = self.origin_entries(origin)?.last().copied() else {
+            return Ok(None);
+        };
+        Ok(self.by_origin(origin, seq)?.map(|(_, h)| (seq, h)))
+    }
+
+    /// Marks a committee caught signing two different events with one seq (kept as evidence
+    /// in the quarantine); `status` lists them.
+    pub fn flag_origin(&self, origin: &str, why: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let mut key = META_FLAGGED.to_vec();
+        key.extend_from_slice(origin.as_bytes());
+        batch.put(Space::Meta, key, why.as_bytes().to_vec());
+        self.engine.commit(batch)
+    }
+
+    /// Committees flagged for equivocation, with the first evidence.
+    pub fn flagged_origins(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .engine
+            .scan(Space::Meta, META_FLAGGED, None, usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k[META_FLAGGED.len()..]).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// Marks the event at `position` as one whose visibility may still grow (it names a
+    /// committee this node could not place yet, or a lateral group): backfill passes re-check
+    /// only these.
+    pub fn put_late(&self, batch: &mut WriteBatch, position: u64) {
+        let mut key = META_LATE.to_vec();
+        key.extend_from_slice(&position.to_be_bytes());
+        batch.put(Space::Meta, key, Vec::new());
+    }
+
+    /// Whether every event held was checked for [`NodeStore::put_late`] when it was stored
+    /// (a store made by an older version was not: its backfill passes walk the whole log).
+    pub fn late_indexed(&self) -> Result<bool> {
+        Ok(self.engine.get(Space::Meta, META_LATE_INDEXED)?.is_some())
+    }
+
+    /// Records that this store marks its late events (a new, empty store).
+    pub fn set_late_indexed(&self, batch: &mut WriteBatch) {
+        batch.put(Space::Meta, META_LATE_INDEXED.to_vec(), vec![1]);
+    }
+
+    /// Up to `limit` positions of late events after `after`, in order.
+    pub fn late_after(&self, after: u64, limit: usize) -> Result<Vec<u64>> {
+        let mut from = META_LATE.to_vec();
+        from.extend_from_slice(&after.to_be_bytes());
+        Ok(self
+            .engine
+            .scan(Space::Meta, META_LATE, Some(&from), limit)?
+            .into_iter()
+            .filter_map(|(k, _)| {
+                let tail: [u8; 8] = k.get(META_LATE.len()..)?.try_into().ok()?;
+                Some(u64::from_be_bytes(tail))
+            })
+            .collect())
+    }
+
+    /// The log entry at `position`, if any.
+    pub fn log_at(&self, position: u64) -> Result<Option<LogEntry>> {
+        Ok(self
+            .log_after(position.saturating_sub(1), 1)?
+            .into_iter()
+            .find(|e| e.position == position))
+    }
+
+    /// Adds an event with all its indexes and its record's new state to `batch`.
+    /// `position` must be `head() + 1`; the batch moves the head.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_event(
+        &self,
+        batch: &mut WriteBatch,
+        position: u64,
+        env: &Envelope,
+        source: Option<&str>,
+        record: Option<&RecordKey>,
+        state: Option<&RecordState>,
+        own: bool,
+        roster_changed: bool,
+    ) -> Result<()> {
+        let id = env.id.as_bytes().to_vec();
+        batch.put(Space::Events, id.clone(), env.signed_bytes());
+        let mut log_value = id.clone();
+        if let Some(src) = source {
+            log_value.extend_from_slice(src.as_bytes());
+        }
+        batch.put(Space::Log, position.to_be_bytes().to_vec(), log_value);
+        let mut origin_value = id.clone();
+        origin_value.extend_from_slice(&env.hash);
+        batch.put(
+            Space::Origins,
+            origin_key(env.origin(), env.seq()),
+            origin_value,
+        );
+        // A kind this version does not know is kept and forwarded but belongs to no record.
+        if let Some(record) = record {
+            let key = OrderKey {
+                hlc: env.hlc(),
+                origin: env.origin().to_string(),
+                seq: env.seq(),
+            };
+            batch.put(Space::Records, record_event_key(record, &key), id);
+            if let Some(state) = state {
+                self.put_state(batch, record, state)?;
+            }
+        }
+        batch.put(
+            Space::Meta,
+            META_HEAD.to_vec(),
+            position.to_be_bytes().to_vec(),
+        );
+        let hlc = self.last_hlc()?.max(env.hlc());
+        batch.put(Space::Meta, META_HLC.to_vec(), hlc.to_be_bytes().to_vec());
+        if own {
+            batch.put(
+                Space::Meta,
+                META_OWN_SEQ.to_vec(),
+                env.seq().to_be_bytes().to_vec(),
+            );
+            batch.put(Space::Meta, META_OWN_HASH.to_vec(), env.hash.to_vec());
+        }
+        if roster_changed {
+            let v = self.roster_version()? + 1;
+            batch.put(
+                Space::Meta,
+                META_ROSTER_VERSION.to_vec(),
+                v.to_be_bytes().to_vec(),
+            );
+        }
+        Ok(())
+    }
+}
