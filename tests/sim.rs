@@ -109,7 +109,7 @@ fn replay() {
 #[test]
 fn a_seed_replays_exactly() {
     assert!(
-        sim::DETERMINISTIC,
+        sim::deterministic(),
         "this build does not seed tokio's RNG: build with --cfg tokio_unstable (.cargo/config.toml sets it; a RUSTFLAGS variable replaces it)"
     );
     for seed in [3, 0xdead_beef] {

@@ -220,7 +220,9 @@ impl Outcome {
 
 /// Whether runs replay exactly: tokio's own RNG is seeded only in a build with
 /// `--cfg tokio_unstable` (.cargo/config.toml; a `RUSTFLAGS` variable replaces it).
-pub const DETERMINISTIC: bool = cfg!(tokio_unstable);
+pub fn deterministic() -> bool {
+    cfg!(tokio_unstable)
+}
 
 /// Runs one seeded simulation on a fresh single-threaded runtime with paused time.
 pub fn run(config: &Config) -> Outcome {
@@ -670,10 +672,7 @@ impl Sim {
             let at = self.rng.gen_range(0..span.max(1));
             self.schedule(at, Action::Register(c));
         }
-        loop {
-            let Some((&(at, seq), _)) = self.agenda.first_key_value() else {
-                break;
-            };
+        while let Some((&(at, seq), _)) = self.agenda.first_key_value() {
             let due = self.start + Duration::from_millis(at);
             tokio::select! {
                 biased;
@@ -932,7 +931,8 @@ impl Sim {
             let known = self
                 .node(&parent)
                 .is_some_and(|p| p.roster().get(&c).is_some());
-            if !known && !(ok && self.register(&c).await) {
+            let registered = known || (ok && self.register(&c).await);
+            if !registered {
                 self.violations
                     .push(format!("heal: could not register the late county {c}"));
             }
