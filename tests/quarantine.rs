@@ -11,7 +11,6 @@ use liandong::node::Node;
 use liandong::pb::{self, audience::Kind, event::Body, sync_frame::Kind as Frame};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use uuid::Uuid;
 
 fn now_hlc(node: &Node) -> u64 {
     hlc::tick(0, node.now_ms())
@@ -26,7 +25,7 @@ fn report_event(key: &SigningKey, origin: &str, head: &ChainHead, at: u64, to: &
         at,
         Kind::Ancestors(to.into()),
         Body::ReportSent(pb::ReportSent {
-            report_id: Uuid::now_v7().as_bytes().to_vec(),
+            report_id: liandong::domain::ids::new(origin).as_bytes().to_vec(),
             to: to.into(),
             kind: pb::ReportKind::PublicOpinion as i32,
             title: "关于沿黄乡镇饮水安全的社情民意信息".into(),
@@ -44,7 +43,7 @@ fn guidance_event(key: &SigningKey, origin: &str, head: &ChainHead, at: u64) -> 
         at,
         Kind::Subtree(origin.into()),
         Body::GuidanceIssued(pb::GuidanceIssued {
-            guidance_id: Uuid::now_v7().as_bytes().to_vec(),
+            guidance_id: liandong::domain::ids::new(origin).as_bytes().to_vec(),
             title: "伪造的通知".into(),
             body: "……".into(),
         }),

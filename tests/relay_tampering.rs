@@ -56,7 +56,7 @@ fn tamper(batch: &mut pb::Batch, city_key: &SigningKey, misdeeds: &Mutex<Misdeed
                 // and forge a "better" one in 靖远县's name, signed with the city's key
                 let mut fake = s.clone();
                 fake.text = "（伪造）一切正常，无需整改".into();
-                fake.submission_id = uuid::Uuid::now_v7().as_bytes().to_vec();
+                fake.submission_id = liandong::domain::ids::new("620421").as_bytes().to_vec();
                 let forged = seal(
                     city_key,
                     "620421",

@@ -173,7 +173,8 @@ pub enum TopicCmd {
         /// county-and-above | grassroots
         #[arg(long, default_value = "county-and-above")]
         tier: String,
-        #[arg(long, default_value_t = 2026)]
+        /// Plan year (计划年度); this year (China Standard Time) when omitted.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
         year: u32,
         #[arg(long)]
         publish: bool,

@@ -16,14 +16,21 @@ fn committees(aud: &Kind) -> Option<&[String]> {
     }
 }
 
-/// Checks that `origin` may author `body` with `audience`. Assumes the signature already
-/// verified against `origin`'s key.
+/// Checks that `origin` may author `body` with `audience`: the ids it names were minted by
+/// the committees that own them ([`minted_ids`]), and the rules of its kind ([`rules`]).
+/// Assumes the signature already verified against `origin`'s key.
 pub fn authorize(
     roster: &Roster,
     origin: &str,
     audience: &Kind,
     body: &Body,
 ) -> Result<(), Refusal> {
+    ownership(origin, body)?;
+    rules(roster, origin, audience, body)
+}
+
+/// The rules of each kind: who may author it, about whom, to which audience.
+fn rules(roster: &Roster, origin: &str, audience: &Kind, body: &Body) -> Result<(), Refusal> {
     if !is_group_body(body) && roster.is_foreign(origin) {
         return Err(deny(format!(
             "{origin} belongs to another federation: its key is known here only through a lateral group's charter, for that group's events"
@@ -209,6 +216,121 @@ pub fn authorize(
         | Body::JointReportSent(_)
         | Body::JointRollupPublished(_) => lateral_group(roster, origin, audience, body),
     }
+}
+
+/// Who must have minted each record id an event names ([`super::ids`]): the owner of the
+/// record it creates or changes is in the id, so a committee cannot write under a record id
+/// that another committee minted, however it stamps its clock. `(id, minter, field)`; an
+/// empty id is an optional reference left out (required ids are checked by each kind's rule).
+fn minted_ids<'a>(origin: &'a str, body: &'a Body) -> Vec<(&'a [u8], &'a str, &'static str)> {
+    match body {
+        Body::CommitteeRegistered(_)
+        | Body::CommitteeKeyRotated(_)
+        | Body::CommitteeKeyRevoked(_)
+        | Body::PlanEntrySet(_)
+        | Body::PlanEntryRemoved(_)
+        | Body::PlanAdopted(_)
+        | Body::GroupCharterProposed(_)
+        | Body::GroupCharterEndorsed(_) => vec![], // keyed by code or group id
+        Body::TopicDrafted(t) => vec![(&t.topic_id, origin, "topic_id")],
+        Body::TopicPublished(t) => vec![(&t.topic_id, origin, "topic_id")],
+        Body::TopicConcluded(t) => vec![(&t.topic_id, origin, "topic_id")],
+        Body::TopicWithdrawn(t) => vec![(&t.topic_id, origin, "topic_id")],
+        Body::AssignmentIssued(a) => vec![
+            (&a.assignment_id, origin, "assignment_id"),
+            (&a.topic_id, &a.topic_owner, "topic_id"),
+        ],
+        // The assignee's: the assignment is the assigner's (checked in the fold).
+        Body::AssignmentAcknowledged(_) => vec![],
+        Body::SubmissionMade(s) => vec![(&s.submission_id, origin, "submission_id")],
+        // Only the assigner reviews or cancels: the assignment id is its own.
+        Body::ReviewRecorded(r) => vec![(&r.assignment_id, origin, "assignment_id")],
+        Body::AssignmentCancelled(c) => vec![(&c.assignment_id, origin, "assignment_id")],
+        Body::GuidanceIssued(g) => vec![(&g.guidance_id, origin, "guidance_id")],
+        Body::GuidanceAcknowledged(g) => vec![(&g.guidance_id, &g.issuer, "guidance_id")],
+        Body::ReportSent(r) => vec![(&r.report_id, origin, "report_id")],
+        Body::ReportAcknowledged(r) => vec![(&r.report_id, &r.sender, "report_id")],
+        Body::TopicProposalSubmitted(p) => vec![(&p.proposal_id, origin, "proposal_id")],
+        Body::TopicProposalDecided(d) => vec![
+            (&d.proposal_id, &d.proposer, "proposal_id"),
+            (&d.topic_id, origin, "topic_id"),
+        ],
+        Body::MeetingScheduled(m) => vec![
+            (&m.meeting_id, origin, "meeting_id"),
+            (&m.topic_id, origin, "topic_id"),
+        ],
+        Body::MeetingConcluded(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        Body::MeetingCancelled(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        Body::MeetingContributionSubmitted(c) => vec![
+            (&c.contribution_id, origin, "contribution_id"),
+            (&c.meeting_id, &c.meeting_owner, "meeting_id"),
+        ],
+        Body::RecommendationIssued(r) => vec![
+            (&r.recommendation_id, origin, "recommendation_id"),
+            (&r.topic_id, origin, "topic_id"),
+            (&r.meeting_id, origin, "meeting_id"),
+        ],
+        Body::RecommendationHandled(r) => {
+            vec![(&r.recommendation_id, origin, "recommendation_id")]
+        }
+        Body::RecommendationProgressed(r) => {
+            vec![(&r.recommendation_id, origin, "recommendation_id")]
+        }
+        Body::RecommendationFeedbackRecorded(r) => {
+            vec![(&r.recommendation_id, origin, "recommendation_id")]
+        }
+        Body::RecommendationEvaluated(r) => {
+            vec![(&r.recommendation_id, origin, "recommendation_id")]
+        }
+        Body::RecommendationReviewed(r) => vec![
+            (&r.recommendation_id, origin, "recommendation_id"),
+            (&r.round_id, origin, "round_id"),
+        ],
+        Body::ReConsultationHeld(r) => {
+            let mut v = vec![
+                (r.round_id.as_slice(), origin, "round_id"),
+                (r.topic_id.as_slice(), origin, "topic_id"),
+            ];
+            for id in r.reviewed.iter().chain(&r.added) {
+                v.push((id.as_slice(), origin, "recommendation id"));
+            }
+            v
+        }
+        Body::EvaluationRecorded(e) => vec![
+            (&e.evaluation_id, origin, "evaluation_id"),
+            (&e.topic_id, &e.topic_owner, "topic_id"),
+        ],
+        Body::PublicationIssued(p) => vec![(&p.publication_id, origin, "publication_id")],
+        Body::JointMeetingConvened(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        Body::JointReportDrafted(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        Body::JointReportFinalized(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        Body::JointReportSent(m) => vec![(&m.meeting_id, origin, "meeting_id")],
+        // A member's own contribution, comment or roll-up on the host's meeting (the fold
+        // checks the host and the membership).
+        Body::JointContributionMade(c) => {
+            vec![(&c.contribution_id, origin, "contribution_id")]
+        }
+        Body::JointReportCommented(_) => vec![],
+        Body::JointRollupPublished(r) => vec![(&r.topic_id, origin, "topic_id")],
+    }
+}
+
+/// Refuses an event that names a record id minted by another committee than the one that
+/// must own it ([`minted_ids`]).
+fn ownership(origin: &str, body: &Body) -> Result<(), Refusal> {
+    for (bytes, minter, field) in minted_ids(origin, body) {
+        if bytes.is_empty() {
+            continue;
+        }
+        let id = uuid_field(bytes, field).map_err(Refusal::Malformed)?;
+        if !super::ids::is_minted_by(&id, minter) {
+            let actual = super::ids::owner_of(&id).unwrap_or_else(|| "no committee".into());
+            return Err(deny(format!(
+                "{field} {id} belongs to {actual}, not {minter}: {origin} cannot write under a record id that another committee created"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn malformed_uuid(bytes: &[u8], field: &str) -> Result<(), Refusal> {
@@ -833,6 +955,9 @@ fn charter_content(
 
 #[cfg(test)]
 mod tests {
+    // The rows below test each kind's rules with ids of any origin; who must have minted
+    // each id is tested on its own (`every_id_is_minted_by_its_owner`).
+    use super::rules as authorize;
     use super::*;
     use crate::domain::roster::tests::gansu;
     use crate::pb::CommitteeList;
@@ -1827,5 +1952,191 @@ mod tests {
             verifying_key(&r, "610000", 2, &aud, Some(&rollup), true),
             Err(Refusal::AwaitingCharter(_))
         ));
+    }
+
+    /// Who must have minted each id (the "ids minted by" column of docs/security.md): an
+    /// event naming a record id that another committee minted is refused, whatever its clock.
+    #[test]
+    fn every_id_is_minted_by_its_owner() {
+        use crate::domain::ids;
+        let by = |code: &str| ids::new(code).as_bytes().to_vec();
+        let ok = |origin: &str, body: Body| {
+            let got = ownership(origin, &body);
+            assert!(got.is_ok(), "{origin} {body:?}: {got:?}");
+        };
+        let refused = |origin: &str, body: Body, field: &str| match ownership(origin, &body) {
+            Err(Refusal::Unauthorized(why)) => assert!(why.contains(field), "{why}"),
+            other => panic!("{origin} {body:?} should be refused for {field}: {other:?}"),
+        };
+        let topic = |id: Vec<u8>| {
+            Body::TopicPublished(pb::TopicPublished {
+                topic_id: id,
+                content: None,
+            })
+        };
+        ok("620000", topic(by("620000")));
+        refused("620100", topic(by("620000")), "topic_id");
+        refused(
+            "620100",
+            topic(ids::mint("62x", uuid::Uuid::now_v7()).as_bytes().to_vec()),
+            "no committee",
+        );
+        let issue = |aid: Vec<u8>, tid: Vec<u8>, owner: &str| {
+            Body::AssignmentIssued(pb::AssignmentIssued {
+                assignment_id: aid,
+                topic_id: tid,
+                topic_owner: owner.into(),
+                ..Default::default()
+            })
+        };
+        ok("620100", issue(by("620100"), by("620000"), "620000"));
+        refused(
+            "620400",
+            issue(by("620100"), by("620000"), "620000"),
+            "assignment_id",
+        );
+        refused(
+            "620100",
+            issue(by("620100"), by("620400"), "620000"),
+            "topic_id",
+        );
+        // only the assigner reviews or cancels; the assignee submits its own submissions
+        let review = |aid: Vec<u8>| {
+            Body::ReviewRecorded(pb::ReviewRecorded {
+                assignment_id: aid,
+                submission_id: by("620123"),
+                ..Default::default()
+            })
+        };
+        ok("620100", review(by("620100")));
+        refused("620123", review(by("620100")), "assignment_id");
+        let cancel = Body::AssignmentCancelled(pb::AssignmentCancelled {
+            assignment_id: by("620100"),
+            ..Default::default()
+        });
+        refused("620000", cancel, "assignment_id");
+        let submit = |sid: Vec<u8>| {
+            Body::SubmissionMade(pb::SubmissionMade {
+                assignment_id: by("620100"),
+                submission_id: sid,
+                ..Default::default()
+            })
+        };
+        ok("620123", submit(by("620123")));
+        refused("620123", submit(by("620121")), "submission_id");
+        ok(
+            "620123",
+            Body::AssignmentAcknowledged(pb::AssignmentAcknowledged {
+                assignment_id: by("620100"),
+            }),
+        );
+        // notices: the issuer's or sender's id, acknowledged under that id
+        let guidance = |gid: Vec<u8>| {
+            Body::GuidanceIssued(pb::GuidanceIssued {
+                guidance_id: gid,
+                ..Default::default()
+            })
+        };
+        ok("620100", guidance(by("620100")));
+        refused("620123", guidance(by("620100")), "guidance_id");
+        let g_ack = |issuer: &str| {
+            Body::GuidanceAcknowledged(pb::GuidanceAcknowledged {
+                guidance_id: by("620100"),
+                issuer: issuer.into(),
+            })
+        };
+        ok("620123", g_ack("620100"));
+        refused("620123", g_ack("620000"), "guidance_id");
+        let r_ack = |sender: &str| {
+            Body::ReportAcknowledged(pb::ReportAcknowledged {
+                report_id: by("620123"),
+                sender: sender.into(),
+            })
+        };
+        ok("620000", r_ack("620123"));
+        refused("620000", r_ack("620121"), "report_id");
+        // the consultation cycle
+        let decided = |pid: Vec<u8>, tid: Vec<u8>| {
+            Body::TopicProposalDecided(pb::TopicProposalDecided {
+                proposal_id: pid,
+                proposer: "620123".into(),
+                topic_id: tid,
+                ..Default::default()
+            })
+        };
+        ok("620000", decided(by("620123"), by("620000")));
+        ok("620000", decided(by("620123"), vec![]));
+        refused("620000", decided(by("620121"), vec![]), "proposal_id");
+        refused("620000", decided(by("620123"), by("620100")), "topic_id");
+        let meeting = |mid: Vec<u8>, tid: Vec<u8>| {
+            Body::MeetingScheduled(pb::MeetingScheduled {
+                meeting_id: mid,
+                topic_id: tid,
+                ..Default::default()
+            })
+        };
+        ok("620000", meeting(by("620000"), by("620000")));
+        refused("620100", meeting(by("620100"), by("620000")), "topic_id");
+        let contribution = |owner: &str| {
+            Body::MeetingContributionSubmitted(pb::MeetingContributionSubmitted {
+                contribution_id: by("620100"),
+                meeting_id: by("620000"),
+                meeting_owner: owner.into(),
+                ..Default::default()
+            })
+        };
+        ok("620100", contribution("620000"));
+        refused("620100", contribution("620400"), "meeting_id");
+        let handled = |rid: Vec<u8>| {
+            Body::RecommendationHandled(pb::RecommendationHandled {
+                recommendation_id: rid,
+                ..Default::default()
+            })
+        };
+        ok("620000", handled(by("620000")));
+        refused("620100", handled(by("620000")), "recommendation_id");
+        let round = |added: Vec<u8>| {
+            Body::ReConsultationHeld(pb::ReConsultationHeld {
+                round_id: by("620000"),
+                topic_id: by("620000"),
+                added: vec![added],
+                ..Default::default()
+            })
+        };
+        ok("620000", round(by("620000")));
+        refused("620000", round(by("620100")), "recommendation id");
+        let evaluation = |owner: &str| {
+            Body::EvaluationRecorded(pb::EvaluationRecorded {
+                evaluation_id: by("620100"),
+                topic_id: by("620000"),
+                topic_owner: owner.into(),
+                ..Default::default()
+            })
+        };
+        ok("620100", evaluation("620000"));
+        refused("620100", evaluation("620100"), "topic_id");
+        // lateral: the host's meeting, the members' own contributions and roll-ups
+        let convened = |mid: Vec<u8>| {
+            Body::JointMeetingConvened(pb::JointMeetingConvened {
+                meeting_id: mid,
+                ..Default::default()
+            })
+        };
+        ok("640000", convened(by("640000")));
+        refused("620000", convened(by("640000")), "meeting_id");
+        let drafted = Body::JointReportDrafted(pb::JointReportDrafted {
+            meeting_id: by("640000"),
+            ..Default::default()
+        });
+        refused("620000", drafted, "meeting_id");
+        let contributed = |cid: Vec<u8>| {
+            Body::JointContributionMade(pb::JointContributionMade {
+                meeting_id: by("640000"),
+                contribution_id: cid,
+                ..Default::default()
+            })
+        };
+        ok("620000", contributed(by("620000")));
+        refused("620000", contributed(by("630000")), "contribution_id");
     }
 }

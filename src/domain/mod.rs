@@ -10,6 +10,7 @@
 //!    committee tree, which only grows.
 pub mod audience;
 pub mod authz;
+pub mod ids;
 pub mod record;
 pub mod roster;
 

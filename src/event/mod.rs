@@ -16,7 +16,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{CommitteeCode, Refusal};
+use crate::domain::{ids, CommitteeCode, Refusal};
 use crate::pb;
 
 /// SHA-256 of an event's bytes: what `prev` links to.
@@ -78,6 +78,12 @@ impl Envelope {
         }
         CommitteeCode::parse(&event.origin)
             .map_err(|e| Refusal::Malformed(format!("origin: {e}")))?;
+        if !ids::is_minted_by(&id, &event.origin) {
+            return Err(Refusal::Malformed(format!(
+                "event id {id} does not carry its origin {}'s code: an event's id is minted by its author (domain::ids), so this one was copied or forged",
+                event.origin
+            )));
+        }
         if event.seq == 0 {
             return Err(Refusal::Malformed("seq must start at 1".into()));
         }
@@ -189,7 +195,8 @@ pub fn seal(
     seal_with_id(Uuid::now_v7(), key, origin, head, hlc, audience, body)
 }
 
-/// [`seal`] with a given id (a UUID v7): the node's id seam ([`crate::node::Seams`]).
+/// [`seal`] with a given id (a UUID v7, from the node's id seam [`crate::node::Seams`]),
+/// stamped with `origin`'s code ([`ids::mint`]).
 pub fn seal_with_id(
     id: Uuid,
     key: &SigningKey,
@@ -199,6 +206,7 @@ pub fn seal_with_id(
     audience: pb::audience::Kind,
     body: pb::event::Body,
 ) -> Envelope {
+    let id = ids::mint(origin, id);
     let event = pb::Event {
         id: id.as_bytes().to_vec(),
         origin: origin.to_string(),

@@ -464,11 +464,14 @@ pub(crate) fn member_of(reg: &pb::CommitteeRegistered) -> Option<Member> {
     ))
 }
 
+/// A fresh id minted by this committee ([`crate::domain::ids`]): for its events and for
+/// every record it creates.
 fn new_id(inner: &Inner) -> Uuid {
-    match &inner.ids {
+    let base = match &inner.ids {
         Some(ids) => ids(),
         None => Uuid::now_v7(),
-    }
+    };
+    crate::domain::ids::mint(&inner.settings.code, base)
 }
 
 fn key_of_bytes(bytes: &[u8]) -> Option<ed25519_dalek::VerifyingKey> {
@@ -831,7 +834,27 @@ fn ingest_opened(
         }
     };
     if inner.store.has_event(&env.id)? {
-        return Ok(Outcome::Duplicate);
+        let held = inner.store.by_origin(env.origin(), env.seq())?;
+        if matches!(held, Some((id, hash)) if id == env.id && hash == env.hash) {
+            return Ok(Outcome::Duplicate);
+        }
+        // Another event under an id held here. Ids carry their origin (`domain::ids`), so
+        // if the origin signed this one it made two events with one id: equivocation. The
+        // held one stays; this one is evidence.
+        let refusal = match check_signature(inner, &env, from, verified_with) {
+            Err(forged) => forged,
+            Ok(()) => Refusal::Equivocation(format!(
+                "{} signed two different events with id {} (seq {} here)",
+                env.origin(),
+                env.id,
+                env.seq()
+            )),
+        };
+        quarantine(inner, frame, Some(&env), from, &refusal)?;
+        if let Refusal::Equivocation(why) = &refusal {
+            inner.store.flag_origin(env.origin(), why)?;
+        }
+        return Ok(Outcome::Refused);
     }
     match admit_verified(inner, &env, from, verified_with) {
         Ok(record) => {
@@ -877,21 +900,8 @@ fn admit_verified(
 ) -> std::result::Result<Option<RecordKey>, Refusal> {
     let store = &inner.store;
     let storage = |e: Error| Refusal::Malformed(format!("could not check against the store: {e}"));
+    check_signature(inner, env, from, verified_with)?;
     let roster = read_roster(inner);
-    // Straight from its author, or from our parent (which admitted it so): what a lateral
-    // member's provisional key needs (`authz::verifying_key`).
-    let direct = from == env.origin() || roster.parent_of(&inner.settings.code) == Some(from);
-    let key = authz::verifying_key(
-        &roster,
-        env.origin(),
-        env.seq(),
-        env.audience(),
-        env.body(),
-        direct,
-    )?;
-    if verified_with != Some(&key) {
-        env.verify(&key)?;
-    }
     if let Some((other, _)) = store.by_origin(env.origin(), env.seq()).map_err(storage)? {
         if other != env.id {
             return Err(Refusal::Equivocation(format!(
@@ -988,6 +998,32 @@ fn admit_verified(
         .map(RecordKey::of)
         .transpose()
         .map_err(Refusal::Malformed)
+}
+
+/// The event's signature against the key the roster gives its origin for its seq (skipped
+/// when [`prepare`] verified it with that very key).
+fn check_signature(
+    inner: &Inner,
+    env: &Envelope,
+    from: &str,
+    verified_with: Option<&ed25519_dalek::VerifyingKey>,
+) -> std::result::Result<(), Refusal> {
+    let roster = read_roster(inner);
+    // Straight from its author, or from our parent (which admitted it so): what a lateral
+    // member's provisional key needs (`authz::verifying_key`).
+    let direct = from == env.origin() || roster.parent_of(&inner.settings.code) == Some(from);
+    let key = authz::verifying_key(
+        &roster,
+        env.origin(),
+        env.seq(),
+        env.audience(),
+        env.body(),
+        direct,
+    )?;
+    if verified_with != Some(&key) {
+        env.verify(&key)?;
+    }
+    Ok(())
 }
 
 /// Stores an admitted event with its indexes and its record's new state, atomically.

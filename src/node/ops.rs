@@ -318,7 +318,7 @@ impl Node {
             form: parse_form(&req.form)? as i32,
             tier: parse_tier(&req.tier)? as i32,
             plan_year: if req.plan_year == 0 {
-                2026
+                self.this_year()
             } else {
                 req.plan_year
             },

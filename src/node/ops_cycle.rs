@@ -231,8 +231,9 @@ impl Node {
         })
     }
 
-    fn this_year(&self) -> u32 {
-        self.today()[..4].parse().unwrap_or(2026)
+    /// The calendar year in China Standard Time, from the node's clock.
+    pub(crate) fn this_year(&self) -> u32 {
+        self.today()[..4].parse().unwrap_or(1970)
     }
 
     fn plan_audience(&self) -> Kind {
@@ -270,7 +271,7 @@ impl Node {
         self.author(
             audience,
             Body::TopicProposalSubmitted(pb::TopicProposalSubmitted {
-                proposal_id: Uuid::now_v7().as_bytes().to_vec(),
+                proposal_id: self.new_id().as_bytes().to_vec(),
                 to,
                 title: req.title.trim().into(),
                 description: req.description,
@@ -335,7 +336,7 @@ impl Node {
                 tier,
                 plan_year: p.plan_year,
             };
-            let t = Uuid::now_v7();
+            let t = self.new_id();
             topic_id = t.as_bytes().to_vec();
             reply.topic = Some(
                 self.author(
@@ -502,7 +503,7 @@ impl Node {
                     t.record.status.name()
                 )));
             }
-            (Uuid::now_v7(), id, t.record.content.title)
+            (self.new_id(), id, t.record.content.title)
         } else {
             let mid = self.resolve(b'h', &req.meeting_id, "meeting")?;
             let m = self.meeting_folded(mid)?.record;
@@ -592,7 +593,7 @@ impl Node {
         });
         let (id, version) = match mine {
             Some((id, c)) => (id, c.record.versions.len() as u32 + 1),
-            None => (Uuid::now_v7(), 1),
+            None => (self.new_id(), 1),
         };
         self.author(
             Kind::Ancestors(organiser.clone()),
@@ -647,7 +648,7 @@ impl Node {
         let mut recommendations = Vec::new();
         for d in req.recommendations {
             recommendations.push(
-                self.issue_recommendation(topic, &m.topic_title, Some(mid), 0, d, Uuid::now_v7())
+                self.issue_recommendation(topic, &m.topic_title, Some(mid), 0, d, self.new_id())
                     .await?,
             );
         }
@@ -729,15 +730,8 @@ impl Node {
             .draft
             .ok_or_else(|| invalid("give the recommendation's text"))?;
         check_draft(&d)?;
-        self.issue_recommendation(
-            topic,
-            &t.record.content.title,
-            meeting,
-            0,
-            d,
-            Uuid::now_v7(),
-        )
-        .await
+        self.issue_recommendation(topic, &t.record.content.title, meeting, 0, d, self.new_id())
+            .await
     }
 
     /// A recommendation of this committee's, by id or prefix, for a follow-up.
@@ -939,11 +933,11 @@ impl Node {
         for d in &req.new_recommendations {
             check_draft(d)?;
         }
-        let round_id = Uuid::now_v7();
+        let round_id = self.new_id();
         let added: Vec<Uuid> = req
             .new_recommendations
             .iter()
-            .map(|_| Uuid::now_v7())
+            .map(|_| self.new_id())
             .collect();
         let title = t.record.content.title.clone();
         let held = self
@@ -1038,7 +1032,7 @@ impl Node {
         });
         let (id, version) = match mine {
             Some((id, e)) => (id, e.record.version + 1),
-            None => (Uuid::now_v7(), 1),
+            None => (self.new_id(), 1),
         };
         self.author(
             committees(&[&owner]),
@@ -1090,7 +1084,7 @@ impl Node {
         self.author(
             audience,
             Body::PublicationIssued(pb::PublicationIssued {
-                publication_id: Uuid::now_v7().as_bytes().to_vec(),
+                publication_id: self.new_id().as_bytes().to_vec(),
                 topic_id: topic.as_bytes().to_vec(),
                 topic_title: t.content.title,
                 title: req.title.trim().into(),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::domain::ids;
 use crate::event::ChainHead;
 use crate::pb::{audience::Kind, event::Body};
 use crate::store::memory::MemoryStorage;
@@ -75,9 +76,10 @@ async fn setup() -> Setup {
     }
 }
 
-fn guidance_body() -> Body {
+/// Guidance that `issuer` issues (its id minted by the issuer).
+fn guidance_body(issuer: &str) -> Body {
     Body::GuidanceIssued(pb::GuidanceIssued {
-        guidance_id: Uuid::now_v7().as_bytes().to_vec(),
+        guidance_id: ids::new(issuer).as_bytes().to_vec(),
         title: "通知".into(),
         body: String::new(),
     })
@@ -141,7 +143,7 @@ async fn a_wrong_key_is_refused_and_quarantined() {
         &ChainHead::default(),
         NOW,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     refused_with(&s.province, env.signed_bytes(), "bad signature").await;
     // the same forgery again (a re-send) does not grow the quarantine
@@ -160,7 +162,7 @@ async fn a_wrong_key_is_refused_and_quarantined() {
         &ChainHead::default(),
         NOW,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     let r = s
         .province
@@ -178,7 +180,7 @@ async fn malformed_bytes_are_refused_and_unknown_kinds_kept_unapplied() {
     // the body decodes as empty
     let unknown = |key: &SigningKey| {
         let mut ev = pb::Event {
-            id: Uuid::now_v7().as_bytes().to_vec(),
+            id: ids::new("620100").as_bytes().to_vec(),
             origin: "620100".into(),
             seq: 1,
             prev: vec![],
@@ -245,7 +247,7 @@ async fn a_replay_changes_nothing() {
         &ChainHead::default(),
         NOW,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     let first = s
         .province
@@ -272,7 +274,7 @@ async fn equivocation_and_broken_chains_are_caught() {
         &ChainHead::default(),
         NOW,
         aud.clone(),
-        guidance_body(),
+        guidance_body("620100"),
     );
     s.province
         .ingest("620100", vec![one.signed_bytes()], None)
@@ -285,7 +287,7 @@ async fn equivocation_and_broken_chains_are_caught() {
         &ChainHead::default(),
         NOW + 1,
         aud.clone(),
-        guidance_body(),
+        guidance_body("620100"),
     );
     refused_with(&s.province, other_one.signed_bytes(), "equivocation").await;
     // seq 2 that does not link to the held seq 1
@@ -298,7 +300,7 @@ async fn equivocation_and_broken_chains_are_caught() {
         },
         NOW + 2,
         aud.clone(),
-        guidance_body(),
+        guidance_body("620100"),
     );
     refused_with(&s.province, bad_link.signed_bytes(), "broken chain").await;
     let good_link = sealed(
@@ -310,7 +312,7 @@ async fn equivocation_and_broken_chains_are_caught() {
         },
         NOW + 3,
         aud,
-        guidance_body(),
+        guidance_body("620100"),
     );
     assert_eq!(
         s.province
@@ -331,7 +333,7 @@ async fn far_future_timestamps_are_refused() {
         &ChainHead::default(),
         NOW + 3_600_000,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     refused_with(&s.province, env.signed_bytes(), "future timestamp").await;
     // within the allowed skew it is fine
@@ -341,7 +343,7 @@ async fn far_future_timestamps_are_refused() {
         &ChainHead::default(),
         NOW + 30_000,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     assert_eq!(
         s.province
@@ -363,7 +365,7 @@ async fn unauthorized_kinds_and_audiences_are_refused() {
         &ChainHead::default(),
         NOW,
         Kind::Subtree("620000".into()),
-        guidance_body(),
+        guidance_body("620100"),
     );
     refused_with(&s.province, env.signed_bytes(), "not allowed").await;
     // a city registering a committee outside its region
@@ -400,7 +402,7 @@ async fn an_unknown_author_is_retried_once_registered() {
         NOW,
         Kind::Ancestors("620000".into()),
         Body::ReportSent(pb::ReportSent {
-            report_id: Uuid::now_v7().as_bytes().to_vec(),
+            report_id: ids::new("620123").as_bytes().to_vec(),
             to: "620000".into(),
             kind: pb::ReportKind::PublicOpinion as i32,
             title: "社情民意".into(),
@@ -530,7 +532,7 @@ fn city_guidance(key: &SigningKey, seq: u64, prev: Option<[u8; 32]>) -> Envelope
         },
         NOW + seq,
         Kind::Subtree("620100".into()),
-        guidance_body(),
+        guidance_body("620100"),
     )
 }
 
@@ -832,7 +834,7 @@ async fn a_lateral_member_is_taken_only_as_its_groups_charter_says() {
             charter: false,
         }),
         Body::JointMeetingConvened(pb::JointMeetingConvened {
-            meeting_id: Uuid::now_v7().as_bytes().to_vec(),
+            meeting_id: ids::new("640000").as_bytes().to_vec(),
             group_id: g.into(),
             year: 2026,
             theme: "黄河".into(),
@@ -891,7 +893,101 @@ async fn a_lateral_member_is_taken_only_as_its_groups_charter_says() {
         },
         at(5),
         Kind::Subtree("620000".into()),
-        guidance_body(),
+        guidance_body("640000"),
     );
     refused_with(&s.province, tree.signed_bytes(), "unknown author").await;
+}
+
+/// Record ids name their owner: a committee that copies another's record id into an event of
+/// its own, even stamped earlier than the owner's, does not take the record over.
+#[tokio::test]
+async fn a_copied_record_id_does_not_take_the_record_over() {
+    let s = setup().await;
+    let receipt = s
+        .province
+        .create_topic(pb::CreateTopicRequest {
+            title: "黄河流域生态保护".into(),
+            publish: true,
+            ..Default::default()
+        })
+        .await
+        .expect("topic");
+    let topic_id = Uuid::parse_str(&receipt.record_id).expect("uuid");
+    // 兰州市 publishes "its own" topic under the province's id, backdated an hour.
+    let squat = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW - 3_600_000,
+        Kind::Subtree("620100".into()),
+        Body::TopicPublished(pb::TopicPublished {
+            topic_id: topic_id.as_bytes().to_vec(),
+            content: Some(pb::TopicContent {
+                title: "抢注".into(),
+                ..Default::default()
+            }),
+        }),
+    );
+    refused_with(&s.province, squat.signed_bytes(), "not allowed").await;
+    let view = s.province.topic_view(&receipt.record_id).expect("view");
+    assert_eq!(
+        (view.owner.as_str(), view.title.as_str()),
+        ("620000", "黄河流域生态保护")
+    );
+}
+
+/// Two different events of one origin under one id: the first stays, the second is kept as
+/// evidence, and the origin is flagged (as for two events under one seq).
+#[tokio::test]
+async fn one_id_for_two_events_is_equivocation_and_flags_the_origin() {
+    let s = setup().await;
+    let aud = Kind::Subtree("620100".into());
+    let first = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW,
+        aud.clone(),
+        guidance_body("620100"),
+    );
+    let again = event::seal_with_id(
+        first.id,
+        &s.city_key,
+        "620100",
+        &ChainHead {
+            seq: 1,
+            hash: Some(first.hash),
+        },
+        (NOW + 1) << 16,
+        aud,
+        guidance_body("620100"),
+    );
+    assert_eq!(again.id, first.id);
+    assert!(s.province.status().expect("status").flagged.is_empty());
+    s.province
+        .ingest("620100", vec![first.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    refused_with(&s.province, again.signed_bytes(), "equivocation").await;
+    let flagged = s.province.status().expect("status").flagged;
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert!(flagged[0].contains("620100"), "{flagged:?}");
+    // the first is still there, unchanged; a true duplicate of it is just a duplicate
+    let dup = s
+        .province
+        .ingest("620100", vec![first.signed_bytes()], None)
+        .await
+        .expect("ingest");
+    assert_eq!((dup.stored, dup.duplicates, dup.refused), (0, 1, 0));
+    // and the flag is there after the seq-reuse kind of equivocation too
+    let same_seq = sealed(
+        &s.city_key,
+        "620100",
+        &ChainHead::default(),
+        NOW + 2,
+        Kind::Subtree("620100".into()),
+        guidance_body("620100"),
+    );
+    refused_with(&s.province, same_seq.signed_bytes(), "equivocation").await;
+    assert_eq!(s.province.status().expect("status").flagged.len(), 1);
 }

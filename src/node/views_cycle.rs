@@ -394,7 +394,7 @@ impl Node {
             req.committee
         };
         let year = if req.year == 0 {
-            self.today()[..4].parse().unwrap_or(2026)
+            self.this_year()
         } else {
             req.year
         };
