@@ -122,8 +122,11 @@ mod tests {
     use super::*;
     use crate::domain::record::fold;
     use crate::domain::record::testkit::*;
+    use crate::domain::record::Folded;
     use crate::domain::roster::tests::gansu;
+    use crate::domain::Fact;
     use crate::pb::audience::Kind;
+    use proptest::prelude::*;
 
     fn content(title: &str) -> Option<pb::TopicContent> {
         Some(pb::TopicContent {
@@ -133,12 +136,12 @@ mod tests {
         })
     }
 
-    #[test]
-    fn lifecycle_and_ownership() {
-        let r = gansu();
+    /// Drafted, published, concluded by the owner; a city concludes first, and the owner
+    /// withdraws after concluding (both refused).
+    fn history() -> Vec<Fact> {
         let id = uuid::Uuid::now_v7().as_bytes().to_vec();
         let sub = Kind::Subtree("620000".into());
-        let facts = vec![
+        vec![
             fact(
                 "620000",
                 1,
@@ -189,7 +192,13 @@ mod tests {
                     reason: "晚了".into(),
                 }),
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn lifecycle_and_ownership() {
+        let r = gansu();
+        let facts = history();
         let f: super::super::Folded<Topic> = fold(&facts, &r);
         assert_eq!(f.record.status, TopicStatus::Concluded);
         assert_eq!(f.record.content.title, "黄河流域生态保护");
@@ -206,5 +215,20 @@ mod tests {
             .as_deref()
             .unwrap_or("")
             .contains("concluded"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_arrival_order_gives_the_state_of_the_set(
+            perm in Just(history()).prop_shuffle(),
+            dups in proptest::collection::vec(0usize..5, 0..4),
+        ) {
+            let r = gansu();
+            let expected: Folded<Topic> = fold(&sorted(&perm), &r);
+            prop_assert_eq!(expected.record.status, TopicStatus::Concluded);
+            let arrivals = with_duplicates(&perm, &dups);
+            prop_assert_eq!(&arrive::<Topic>(&arrivals, &r), &expected);
+            prop_assert_eq!(&fold::<Topic>(&arrivals, &r), &expected);
+        }
     }
 }
