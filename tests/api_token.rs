@@ -263,3 +263,66 @@ fn the_cli_reads_the_token_file_and_explains_a_refusal() -> Result<()> {
     let _ = serve.wait();
     result
 }
+
+/// `Watch` streams every change as it becomes durable: a local write at once, and an event
+/// that arrives from a child over the link.
+#[tokio::test]
+async fn watch_streams_local_writes_and_synced_events() -> Result<()> {
+    let mut fed = Federation::new(vec![
+        Spec::new("620000", "甘肃省政协", None),
+        Spec::new("620100", "兰州市政协", Some("620000")),
+    ])?;
+    fed.bring_up(&[]).await?;
+    let running = fed.running("620000")?;
+    let channel = tonic::transport::Endpoint::from_shared(running.api_url())?
+        .connect()
+        .await?;
+    let mut client =
+        CommitteeClient::with_interceptor(channel, AttachToken::new(Some(running.api_token())));
+    let mut changes = client.watch(pb::Empty {}).await?.into_inner();
+
+    let topic = fed
+        .node("620000")?
+        .create_topic(pb::CreateTopicRequest {
+            title: "黄河流域生态保护专题调研".into(),
+            publish: true,
+            ..Default::default()
+        })
+        .await?;
+    let c = next_change(&mut changes).await?;
+    assert_eq!(
+        (c.origin.as_str(), c.kind.as_str(), c.record_id.as_str()),
+        ("620000", "topic_published", topic.record_id.as_str())
+    );
+    assert_eq!(c.event_id, topic.event_id);
+
+    let report = fed
+        .node("620100")?
+        .send_report("620000", "public-opinion", "社情民意信息", "……")
+        .await?;
+    // Skip anything else the link brings (none expected, but the stream promises only order).
+    let mut seen = Vec::new();
+    loop {
+        let c = next_change(&mut changes).await?;
+        seen.push(format!("{} {} {}", c.origin, c.seq, c.kind));
+        if c.event_id == report.event_id {
+            assert_eq!(
+                (c.origin.as_str(), c.kind.as_str()),
+                ("620100", "report_sent")
+            );
+            assert!(c.position > 0);
+            break;
+        }
+        ensure!(seen.len() < 20, "the report never came: {seen:?}");
+    }
+    fed.stop_all().await;
+    Ok(())
+}
+
+async fn next_change(changes: &mut tonic::Streaming<pb::Change>) -> Result<pb::Change> {
+    tokio::time::timeout(Duration::from_secs(20), changes.message())
+        .await
+        .context("no change within 20 s")?
+        .context("the stream failed")?
+        .context("the stream ended")
+}
