@@ -114,6 +114,10 @@ pub struct SyncSection {
     pub batch_events: usize,
     /// Seconds between heartbeats on an idle link. Default 5.
     pub heartbeat_secs: u64,
+    /// Largest gRPC message a link accepts or sends, in KiB (every decoder has this limit; a
+    /// larger message ends the session and is recorded in the quarantine). Batches stay under
+    /// 1 MiB and an event under 128 KiB, so 2048 is the least that works. Default 16384.
+    pub max_message_kib: usize,
 }
 
 impl Default for SyncSection {
@@ -121,6 +125,7 @@ impl Default for SyncSection {
         SyncSection {
             batch_events: 256,
             heartbeat_secs: 5,
+            max_message_kib: crate::sync::link::MAX_FRAME_BYTES / 1024,
         }
     }
 }
@@ -272,6 +277,12 @@ impl Config {
                 self.sync.batch_events
             ));
         }
+        if !(2048..=262_144).contains(&self.sync.max_message_kib) {
+            return Err(format!(
+                "[sync] max_message_kib = {} is out of range: use 2048 to 262144 (default 16384); a batch needs up to 1 MiB and its framing",
+                self.sync.max_message_kib
+            ));
+        }
         if self.sync.heartbeat_secs == 0 {
             return Err("[sync] heartbeat_secs must be at least 1 (default 5)".into());
         }
@@ -371,6 +382,13 @@ root_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f7075
             .validate()
             .expect_err("invalid");
         assert!(err.contains("[parent] is missing"), "{err}");
+        let tiny = format!("{}[sync]\nmax_message_kib = 64\n", sample());
+        let err = toml::from_str::<Config>(&tiny)
+            .expect("parses")
+            .validate()
+            .expect_err("invalid");
+        assert!(err.contains("[sync] max_message_kib = 64"), "{err}");
+        assert!(err.contains("2048"), "{err}");
     }
 
     #[test]

@@ -279,7 +279,10 @@ impl Federation {
                         &opts.store_dir,
                         opts.cache_bytes,
                     )?);
-                let connector = wrap(Arc::new(TonicConnector::new(opts.transport.clone())));
+                let connector = wrap(Arc::new(
+                    TonicConnector::new(opts.transport.clone())
+                        .max_message_bytes(opts.sync.max_message_bytes),
+                ));
                 server::start_with(
                     opts,
                     crate::store::NodeStore::new(engine),

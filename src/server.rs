@@ -18,7 +18,6 @@ use crate::node::{Node, NodeSettings};
 use crate::pb;
 use crate::store::sled_engine::SledStorage;
 use crate::store::{NodeStore, Storage};
-use crate::sync::link::MAX_FRAME_BYTES;
 use crate::sync::{run_parent_link, Connector, SyncSettings, TonicConnector};
 use crate::tls::Transport;
 use crate::{Error, Result};
@@ -77,7 +76,9 @@ pub async fn start_authorized(
     clock: Arc<dyn Clock>,
 ) -> Result<RunningNode> {
     let engine: Arc<dyn Storage> = Arc::new(SledStorage::open(&opts.store_dir, opts.cache_bytes)?);
-    let connector = Arc::new(TonicConnector::new(opts.transport.clone()));
+    let connector = Arc::new(
+        TonicConnector::new(opts.transport.clone()).max_message_bytes(opts.sync.max_message_bytes),
+    );
     start_with_credential(opts, NodeStore::new(engine), clock, connector, credential).await
 }
 
@@ -146,8 +147,8 @@ pub async fn start_with_credential(
             Transport::Insecure => None,
         },
     })
-    .max_decoding_message_size(MAX_FRAME_BYTES)
-    .max_encoding_message_size(MAX_FRAME_BYTES);
+    .max_decoding_message_size(opts.sync.max_message_bytes)
+    .max_encoding_message_size(opts.sync.max_message_bytes);
     let mut stop = node.subscribe_shutdown();
     let fed_health = health.clone();
     tasks.push(tokio::spawn(async move {

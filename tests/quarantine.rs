@@ -247,3 +247,68 @@ async fn forged_event_with_a_taken_seq_is_refused_for_its_signature() -> Result<
     fed.stop_all().await;
     Ok(())
 }
+
+/// A message over the link's size limit ends the session and is recorded in the quarantine
+/// with what was wrong; the node goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_message_is_quarantined_and_the_node_goes_on() -> Result<()> {
+    let mut fed = gansu_federation(&[YUZHONG]).await?;
+    let lanzhou = fed.node(LANZHOU)?.clone();
+    let limit = fed.sync.max_message_bytes;
+    let client = fed.federation_client(LANZHOU, YUZHONG).await?;
+    let mut client = client
+        .max_encoding_message_size(limit * 2)
+        .max_decoding_message_size(limit * 2);
+    let (tx, rx) = mpsc::channel::<pb::SyncFrame>(4);
+    tx.send(pb::SyncFrame {
+        kind: Some(Frame::Hello(pb::Hello {
+            protocol: liandong::sync::PROTOCOL,
+            committee: YUZHONG.into(),
+            ..Default::default()
+        })),
+    })
+    .await?;
+    let mut inbound = client.sync(ReceiverStream::new(rx)).await?.into_inner();
+    let _hello = tokio::time::timeout(WAIT, inbound.message()).await??;
+    // One event of more than the limit: the decoder refuses the message before reading it.
+    tx.send(pb::SyncFrame {
+        kind: Some(Frame::Batch(pb::Batch {
+            batch_id: 1,
+            events: vec![pb::SignedEvent {
+                event: vec![0x20; limit + 1024],
+                signature: vec![0; 64],
+            }],
+            ..Default::default()
+        })),
+    })
+    .await?;
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = inbound.message().await {}
+    })
+    .await
+    .context("兰州市 did not end the session")?;
+    wait(&fed, "兰州市 to quarantine the message", |_| {
+        lanzhou
+            .quarantine_view()
+            .is_ok_and(|q| !q.entries.is_empty())
+    })
+    .await?;
+    let q = lanzhou.quarantine_view()?.entries;
+    assert_eq!(q.len(), 1, "{q:#?}");
+    assert!(q[0].reason.contains("size limit"), "{}", q[0].reason);
+    assert!(q[0].reason.contains("max_message_kib"), "{}", q[0].reason);
+    assert_eq!(q[0].received_from, YUZHONG);
+    drop(tx);
+    // 兰州市 goes on: guidance from the province still reaches it and its other county.
+    let g = fed
+        .node(PROVINCE)?
+        .send_guidance("之后的通知", "……", &[])
+        .await?;
+    let g = id_of(&g);
+    for c in [LANZHOU, YONGDENG] {
+        wait_guidance(&fed, c, g).await?;
+    }
+    drop(lanzhou);
+    fed.stop_all().await;
+    Ok(())
+}

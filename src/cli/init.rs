@@ -317,6 +317,7 @@ pub fn options(
         sync: SyncSettings {
             batch_events: cfg.sync.batch_events,
             heartbeat: Duration::from_secs(cfg.sync.heartbeat_secs),
+            max_message_bytes: cfg.sync.max_message_kib * 1024,
             ..SyncSettings::default()
         },
         transport,

@@ -118,6 +118,13 @@ enum Job {
         hash: [u8; 32],
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Record a message from a link that could not be read at all (over the size limit, not
+    /// a sync frame) in the quarantine.
+    QuarantineMessage {
+        from: String,
+        refusal: Refusal,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Finish the group in hand, sync, and end the writer thread.
     Stop,
 }
@@ -425,6 +432,23 @@ impl Node {
         rx.await.map_err(|_| Error::Shutdown)?
     }
 
+    /// Records in the quarantine a message from the link to `from` that could not be read
+    /// at all (over the size limit, or not a sync frame), so that an operator sees it beside
+    /// the refused events. There are no bytes to keep: the decoder never produced them.
+    pub async fn quarantine_message(&self, from: &str, refusal: Refusal) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::QuarantineMessage {
+                from: from.to_string(),
+                refusal,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        rx.await.map_err(|_| Error::Shutdown)?
+    }
+
     /// Ingests frames received from `from` and, when given, moves that link's cursor in the
     /// same durable step. Returns once everything is durable.
     pub async fn ingest(
@@ -618,6 +642,13 @@ fn write_group(inner: &Inner, group: Vec<Job>) -> Written {
             Job::AdoptChain { seq, hash, reply } => {
                 let r = adopt_chain(inner, seq, hash);
                 let _ = reply.send(r);
+            }
+            Job::QuarantineMessage {
+                from,
+                refusal,
+                reply,
+            } => {
+                let _ = reply.send(quarantine(inner, &[], None, &from, &refusal));
             }
             Job::Stop => w.stopping = true,
         }
@@ -1199,9 +1230,8 @@ fn quarantine(
     if env.is_some()
         && inner
             .store
-            .quarantine_list()?
-            .iter()
-            .any(|q| q.id == id && q.frame_hex != frame_hex)
+            .quarantine_get(&id)?
+            .is_some_and(|q| q.frame_hex != frame_hex)
     {
         id = new_id(inner);
     }

@@ -328,6 +328,7 @@ impl Sim {
             batch_events: 8,
             batch_bytes: 1 << 20,
             heartbeat: Duration::from_secs(1),
+            max_message_bytes: crate::sync::link::MAX_FRAME_BYTES,
         };
         let net = Net::new(
             derive(cfg.seed, 1),

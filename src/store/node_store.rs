@@ -274,6 +274,14 @@ impl NodeStore {
         Ok(())
     }
 
+    /// The quarantine entry filed under `id`, if any.
+    pub fn quarantine_get(&self, id: &Uuid) -> Result<Option<QuarantineRecord>> {
+        match self.engine.get(Space::Quarantine, id.as_bytes())? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn quarantine_list(&self) -> Result<Vec<QuarantineRecord>> {
         self.engine
             .scan(Space::Quarantine, b"", None, usize::MAX)?

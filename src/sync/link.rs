@@ -36,11 +36,22 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct TonicConnector {
     transport: Transport,
+    /// The decoding and encoding limit of the stream (`[sync] max_message_kib`).
+    max_message_bytes: usize,
 }
 
 impl TonicConnector {
     pub fn new(transport: Transport) -> TonicConnector {
-        TonicConnector { transport }
+        TonicConnector {
+            transport,
+            max_message_bytes: MAX_FRAME_BYTES,
+        }
+    }
+
+    /// Another message size limit than the default 16 MiB.
+    pub fn max_message_bytes(mut self, bytes: usize) -> TonicConnector {
+        self.max_message_bytes = bytes;
+        self
     }
 
     /// A channel to committee `peer` at `address`; with TLS, only if the far end's certificate
@@ -113,8 +124,8 @@ impl Connector for TonicConnector {
         Box::pin(async move {
             let channel = this.channel(&peer, &address).await?;
             let mut client = pb::federation_client::FederationClient::new(channel)
-                .max_decoding_message_size(MAX_FRAME_BYTES)
-                .max_encoding_message_size(MAX_FRAME_BYTES);
+                .max_decoding_message_size(this.max_message_bytes)
+                .max_encoding_message_size(this.max_message_bytes);
             let response = client.sync(outbound).await.map_err(|s| {
                 let text = status_text(&s);
                 Error::Transport(format!("{address}: {text}{}", tls_hint(&text, &peer)))

@@ -42,6 +42,8 @@ pub struct SyncSettings {
     pub batch_bytes: usize,
     /// Heartbeat interval when idle; a peer silent for 3 intervals is dropped.
     pub heartbeat: Duration,
+    /// Largest gRPC message of a link, either way (`[sync] max_message_kib`).
+    pub max_message_bytes: usize,
 }
 
 impl Default for SyncSettings {
@@ -50,6 +52,7 @@ impl Default for SyncSettings {
             batch_events: 256,
             batch_bytes: 1 << 20,
             heartbeat: Duration::from_secs(5),
+            max_message_bytes: link::MAX_FRAME_BYTES,
         }
     }
 }
@@ -302,7 +305,12 @@ where
             Err(_) => break Err(Error::Transport(format!("{peer} silent for {silence:?}"))),
             Ok(None) => break Ok(()),
             Ok(Some(Err(status))) => {
-                break Err(Error::Transport(format!("{peer}: {}", status.message())))
+                if let Some(refusal) = unreadable(&peer, &status) {
+                    if let Err(e) = node.quarantine_message(&peer, refusal).await {
+                        warn!(me = node.code(), %peer, error = %e, "could not quarantine an unreadable message");
+                    }
+                }
+                break Err(Error::Transport(format!("{peer}: {}", status.message())));
             }
             Ok(Some(Ok(f))) => f,
         };
@@ -383,6 +391,26 @@ where
         Err(e) => warn!(me = node.code(), %peer, role = role.name(), reason = %e, "link down"),
     }
     result
+}
+
+/// The refusal to quarantine for a message the stream's decoder could not read: over the
+/// size limit (tonic says OUT_OF_RANGE) or not a protobuf `SyncFrame` (INTERNAL, "decode").
+/// Other stream errors (a reset, a timeout) are the transport's, not the peer's input.
+fn unreadable(peer: &str, status: &tonic::Status) -> Option<crate::domain::Refusal> {
+    use crate::domain::Refusal;
+    match status.code() {
+        tonic::Code::OutOfRange => Some(Refusal::Malformed(format!(
+            "{peer} sent a message over this link's size limit ([sync] max_message_kib): {}",
+            status.message()
+        ))),
+        tonic::Code::Internal if status.message().contains("decode") => {
+            Some(Refusal::Malformed(format!(
+                "{peer} sent a message that is not a sync frame: {}",
+                status.message()
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// A received batch, apart from its events.
@@ -594,4 +622,32 @@ async fn backfill(
         peer, sent, roster_version, "backfill pass done"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_messages_the_decoder_could_not_read_are_quarantined() {
+        let over = tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 17825792 bytes, the limit is: 16777216 bytes",
+        );
+        let refusal = unreadable("620123", &over).expect("an oversize message");
+        assert!(refusal.to_string().contains("size limit"), "{refusal}");
+        let garbage =
+            tonic::Status::internal("failed to decode Protobuf message: invalid wire type");
+        let refusal = unreadable("620123", &garbage).expect("not a frame");
+        assert!(
+            refusal.to_string().contains("not a sync frame"),
+            "{refusal}"
+        );
+        for transport in [
+            tonic::Status::unavailable("connection reset"),
+            tonic::Status::cancelled("stream closed"),
+            tonic::Status::internal("h2 protocol error"),
+        ] {
+            assert!(unreadable("620123", &transport).is_none(), "{transport}");
+        }
+    }
 }
