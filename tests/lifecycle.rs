@@ -85,11 +85,23 @@ struct Server {
 
 impl Server {
     fn start(config: &Path, api: SocketAddr, metrics: &str, log: PathBuf) -> Result<Server> {
+        Server::start_with(config, api, metrics, log, &[])
+    }
+
+    /// [`Server::start`] with global flags before the subcommand (e.g. `--log-json`).
+    fn start_with(
+        config: &Path,
+        api: SocketAddr,
+        metrics: &str,
+        log: PathBuf,
+        global: &[&str],
+    ) -> Result<Server> {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)?;
         let child = liandong()
+            .args(global)
             .arg("--config")
             .arg(config)
             .args(["serve", "--insecure", "--metrics-listen", metrics])
@@ -518,5 +530,57 @@ fn link_metrics_follow_a_child_coming_and_going() -> Result<()> {
                 .is_some_and(|n| n >= 1.0)
     })?;
     p_server.terminate(Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// `--log-json`: every line the node logs is one JSON object with a level, a target and the
+/// message, so that a log shipper can read it; `RUST_LOG` still sets the level.
+#[test]
+fn log_json_writes_one_json_object_per_line() -> Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("liandong-logjson-")
+        .tempdir()?;
+    let dir = tmp.path().join("province");
+    let (fed_port, api_port, metrics_port) = (free_port()?, free_port()?, free_port()?);
+    let api_addr: SocketAddr = format!("127.0.0.1:{api_port}").parse()?;
+    check(
+        "init",
+        liandong()
+            .arg("init")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--code", "620000", "--name", "甘肃省政协"])
+            .args(["--listen", &format!("127.0.0.1:{fed_port}")])
+            .args(["--api-listen", &api_addr.to_string()])
+            .output()?,
+    )?;
+    let config = dir.join("liandong.toml");
+    let log = tmp.path().join("serve.log");
+    let server = Server::start_with(
+        &config,
+        api_addr,
+        &format!("127.0.0.1:{metrics_port}"),
+        log.clone(),
+        &["--log-json"],
+    )?;
+    server.terminate(Duration::from_secs(10))?;
+    let text = std::fs::read_to_string(&log)?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    ensure!(
+        lines.len() >= 2,
+        "expected start and stop lines, got:\n{text}"
+    );
+    let mut messages = Vec::new();
+    for line in &lines {
+        let v: Value = serde_json::from_str(line)
+            .with_context(|| format!("a log line that is not JSON: {line}"))?;
+        ensure!(v["level"].is_string(), "no level in {line}");
+        ensure!(v["target"].is_string(), "no target in {line}");
+        messages.push(v["fields"]["message"].as_str().unwrap_or("").to_string());
+    }
+    ensure!(
+        messages.iter().any(|m| !m.is_empty()),
+        "no message in any line: {lines:?}"
+    );
     Ok(())
 }

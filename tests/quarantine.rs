@@ -104,6 +104,43 @@ async fn forged_event_is_quarantined() -> Result<()> {
         assert!(province.store().state(&record_of(forged))?.is_none());
     }
     assert_eq!(province.status()?.quarantined, 2);
+    // What an operator sees: `liandong quarantine list | show` against the running node.
+    let listed = cli(&fed, PROVINCE, &["--json", "quarantine", "list"])?;
+    let listed: serde_json::Value = serde_json::from_str(&listed)?;
+    let entries = listed["entries"].as_array().context("entries")?;
+    assert_eq!(entries.len(), 2, "{listed}");
+    let first = entries[0]["id"].as_str().context("id")?;
+    // Abbreviated as the CLI shows it: the last 8 hex digits.
+    let shown = cli(&fed, PROVINCE, &["quarantine", "show", &first[first.len() - 8..]])?;
+    assert!(shown.contains("category bad signature"), "{shown}");
+    assert!(shown.contains(&format!("from link {LANZHOU}")), "{shown}");
+    assert!(
+        shown.contains("guidance_issued") || shown.contains("report_sent"),
+        "{shown}"
+    );
+    let text = cli(&fed, PROVINCE, &["quarantine", "list"])?;
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("signature"), "{text}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_liandong"))
+        .args([
+            "--api",
+            &fed.running(PROVINCE)?.api_url(),
+            "quarantine",
+            "show",
+            "ffffffff",
+        ])
+        .env(
+            "LIANDONG_TOKEN",
+            fed.running(PROVINCE)?.api_token().secret(),
+        )
+        .env_remove("LIANDONG_CONFIG")
+        .output()?;
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("ffffffff"),
+        "the error names what was not found: {err}"
+    );
     assert!(province.guidance_list()?.guidance.is_empty());
     assert!(province.report_list()?.reports.is_empty());
 
@@ -311,4 +348,21 @@ async fn an_oversize_message_is_quarantined_and_the_node_goes_on() -> Result<()>
     drop(lanzhou);
     fed.stop_all().await;
     Ok(())
+}
+
+/// Runs the `liandong` CLI against a running node of `fed`, with its token; its stdout.
+fn cli(fed: &liandong::fixture::Federation, code: &str, args: &[&str]) -> Result<String> {
+    let running = fed.running(code)?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_liandong"))
+        .args(["--api", &running.api_url()])
+        .args(args)
+        .env("LIANDONG_TOKEN", running.api_token().secret())
+        .env_remove("LIANDONG_CONFIG")
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "liandong {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
 }

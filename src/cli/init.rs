@@ -232,14 +232,13 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 /// committee; plaintext only when `insecure` (the `--insecure` flag), with a warning.
 pub fn transport(cfg: &Config, base: &Path, insecure: bool) -> Result<Transport> {
     if insecure {
-        eprintln!(
-            "WARNING: --insecure: the federation links of {} run in PLAINTEXT, without TLS. Peers are not authenticated: anyone who reaches port {} can claim to be a registered child and receive what that committee may see, and the traffic can be read and altered (event signatures still hold). Use this on a test bench only; for real nodes issue certificates with `liandong certs`.",
-            cfg.committee.code,
-            cfg.node.listen.port()
-        );
+        // One log line (JSON too with --log-json), at WARN, which serve always shows.
         tracing::warn!(
             committee = %cfg.committee.code,
-            "running without TLS (--insecure): federation peers are not authenticated"
+            port = cfg.node.listen.port(),
+            "--insecure: the federation links of {} run in PLAINTEXT, without TLS. Peers are not authenticated: anyone who reaches port {} can claim to be a registered child and receive what that committee may see, and the traffic can be read and altered (event signatures still hold). Use this on a test bench only; for real nodes issue certificates with `liandong certs`.",
+            cfg.committee.code,
+            cfg.node.listen.port()
         );
         return Ok(Transport::Insecure);
     }
@@ -333,6 +332,8 @@ pub fn options(
 }
 
 pub async fn serve(args: &ServeArgs, cli: &Cli) -> Result<()> {
+    // First of all, so that systemd's stop during a long start-up is a clean stop too.
+    let mut signals = StopSignals::listen();
     let (mut cfg, base) = crate::config::Config::load(&cli.config)?;
     if let Some(l) = args.listen {
         cfg.node.listen = l;
@@ -389,7 +390,7 @@ pub async fn serve(args: &ServeArgs, cli: &Cli) -> Result<()> {
         running.api_addr,
         token_file.display()
     );
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: closing links and servers, syncing the store");
     running.stop().await;
     tracing::info!("stopped cleanly");
@@ -466,24 +467,50 @@ fn adopt_next_key(node: &crate::node::Node, key_file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn wait_for_signal() {
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal that arrives
+/// while the node is still starting (opening a large store, binding ports) is kept and acted
+/// on once it is up, instead of killing the process mid-start with the default action.
+pub(crate) struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    pub(crate) fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listeners = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM; falling back to Ctrl-C only");
+                    None
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            };
+            StopSignals { listeners }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Waits for the first SIGINT or SIGTERM (also one that came before this call).
+    pub(crate) async fn wait(&mut self) {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.listeners {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Waits for SIGINT or SIGTERM, listening from now on.
+pub(crate) async fn wait_for_signal() {
+    StopSignals::listen().wait().await
 }

@@ -1,10 +1,12 @@
 //! Ids that name their owner.
 //!
 //! Every event id and every record id (topic, assignment, guidance, report, …) is a UUID v7
-//! whose lowest 20 bits hold the 6-digit code of the committee that minted it — the event's
-//! origin, or the record's owner. The rest stays a v7: 48 bits of milliseconds, version and
-//! variant, and 54 random bits (collisions within one committee and one millisecond are as
-//! unlikely as ever).
+//! that holds the 6-digit code of the committee that minted it — the event's origin, or the
+//! record's owner — in 20 bits of its random part, just above the lowest 32. The rest stays a
+//! v7: 48 bits of milliseconds, version and variant, and 54 random bits (collisions within
+//! one committee and one millisecond are as unlikely as ever). The lowest 32 bits stay random
+//! because they are what the CLI shows and takes as an abbreviation (the last 8 hex digits):
+//! the first 8 are the clock, shared by everything made in the same minute.
 //!
 //! Why: the fold orders a record's events by the hybrid clock their authors stamped, and an
 //! author chooses its own stamp. Without this, a committee that had seen a record's id could
@@ -18,17 +20,18 @@
 
 use uuid::Uuid;
 
-/// Bits of the id that carry the owner's code (10^6 < 2^20).
+/// Bits of the id that carry the owner's code (10^6 < 2^20), and where they start.
 const CODE_BITS: u32 = 20;
-const CODE_MASK: u128 = (1 << CODE_BITS) - 1;
+const CODE_SHIFT: u32 = 32;
+const CODE_MASK: u128 = ((1 << CODE_BITS) - 1) << CODE_SHIFT;
 
 /// `base` (a UUID v7) with `owner`'s code in its lowest bits. If `owner` is not a 6-digit
 /// code, the id names nobody ([`owner_of`] is `None`) and is refused wherever ownership
 /// matters.
 pub fn mint(owner: &str, base: Uuid) -> Uuid {
     let code = match code_number(owner) {
-        Some(n) => n as u128,
-        None => CODE_MASK, // > 999999: names nobody
+        Some(n) => (n as u128) << CODE_SHIFT,
+        None => CODE_MASK, // all ones, > 999999: names nobody
     };
     Uuid::from_u128((base.as_u128() & !CODE_MASK) | code)
 }
@@ -40,13 +43,17 @@ pub fn new(owner: &str) -> Uuid {
 
 /// The committee whose code an id carries; `None` if the low bits hold no 6-digit code.
 pub fn owner_of(id: &Uuid) -> Option<String> {
-    let n = (id.as_u128() & CODE_MASK) as u32;
+    let n = code_bits(id);
     (n <= 999_999).then(|| format!("{n:06}"))
 }
 
 /// Whether `id` was minted by `owner`.
 pub fn is_minted_by(id: &Uuid, owner: &str) -> bool {
-    code_number(owner).is_some_and(|n| (id.as_u128() & CODE_MASK) as u32 == n)
+    code_number(owner).is_some_and(|n| code_bits(id) == n)
+}
+
+fn code_bits(id: &Uuid) -> u32 {
+    ((id.as_u128() & CODE_MASK) >> CODE_SHIFT) as u32
 }
 
 fn code_number(code: &str) -> Option<u32> {
@@ -81,6 +88,20 @@ mod tests {
         assert!(a < b);
         let many: std::collections::BTreeSet<Uuid> = (0..10_000).map(|_| new("620000")).collect();
         assert_eq!(many.len(), 10_000);
+    }
+
+    #[test]
+    fn the_last_eight_digits_stay_random() {
+        // The CLI shows and takes the last 8 hex digits; two ids of one committee made in the
+        // same millisecond must still differ there.
+        let a = new("620000").simple().to_string();
+        let b = new("620000").simple().to_string();
+        assert_ne!(a[24..], b[24..]);
+        let base = Uuid::now_v7();
+        assert_eq!(
+            mint("620123", base).simple().to_string()[24..],
+            base.simple().to_string()[24..]
+        );
     }
 
     #[test]
