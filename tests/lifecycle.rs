@@ -529,6 +529,62 @@ fn link_metrics_follow_a_child_coming_and_going() -> Result<()> {
             && labelled(s, "liandong_link_disconnects_total", &[("peer", "620100")])
                 .is_some_and(|n| n >= 1.0)
     })?;
+
+    // While the city is down the province writes 600 notices; when the city starts again it
+    // shows its catch-up (plain log lines here, a bar on a terminal) until it holds them all.
+    let token = std::fs::read_to_string(province.join("api.token"))?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        use liandong::api::auth::{ApiToken, AttachToken};
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{p_api}"))?
+            .connect()
+            .await?;
+        let token = ApiToken::parse(token.trim()).map_err(anyhow::Error::msg)?;
+        let mut api = liandong::pb::committee_client::CommitteeClient::with_interceptor(
+            channel,
+            AttachToken::new(Some(&token)),
+        );
+        for i in 0..600 {
+            api.send_guidance(liandong::pb::SendGuidanceRequest {
+                title: format!("第{i}号通知"),
+                body: "请按时报送调研成果。".into(),
+                ..Default::default()
+            })
+            .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let held = events(&p_config)?;
+    let city_log = tmp.path().join("city.log");
+    let c_server = Server::start(
+        &c_config,
+        format!("127.0.0.1:{c_api}").parse()?,
+        &c_metrics,
+        city_log.clone(),
+    )?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = std::fs::read_to_string(&city_log)?;
+        if let Some(done) = log.lines().find(|l| l.contains(" caught up ")) {
+            let started = log
+                .lines()
+                .find(|l| l.contains(" catching up "))
+                .with_context(|| format!("the catch-up was not announced:\n{log}"))?;
+            ensure!(started.contains("peer=620000"), "{started}");
+            ensure!(done.contains("peer=620000"), "{done}");
+            ensure!(done.contains("positions=6"), "about 600 positions: {done}");
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the city never reported its catch-up:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ensure!(
+        events(&c_config)? >= held,
+        "caught up means holding what the province held"
+    );
+    c_server.terminate(Duration::from_secs(5))?;
     p_server.terminate(Duration::from_secs(5))?;
     Ok(())
 }

@@ -111,7 +111,11 @@ async fn forged_event_is_quarantined() -> Result<()> {
     assert_eq!(entries.len(), 2, "{listed}");
     let first = entries[0]["id"].as_str().context("id")?;
     // Abbreviated as the CLI shows it: the last 8 hex digits.
-    let shown = cli(&fed, PROVINCE, &["quarantine", "show", &first[first.len() - 8..]])?;
+    let shown = cli(
+        &fed,
+        PROVINCE,
+        &["quarantine", "show", &first[first.len() - 8..]],
+    )?;
     assert!(shown.contains("category bad signature"), "{shown}");
     assert!(shown.contains(&format!("from link {LANZHOU}")), "{shown}");
     assert!(

@@ -2,14 +2,14 @@
 //! node's store, named by `--config` (sled lets one process hold a store at a time). The
 //! logic is in [`crate::backup`]; this is the command line, with a progress bar on a
 //! terminal and plain progress lines otherwise.
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use super::progress::Progress;
 use super::Cli;
 use crate::backup;
 use crate::clock::{Clock, SystemClock};
@@ -57,61 +57,6 @@ fn open_offline(cli: &Cli) -> Result<Offline> {
     let node = Node::open(opts.settings, key, store, Arc::new(SystemClock))
         .context("opening the node's store")?;
     Ok(Offline { cfg, node })
-}
-
-/// Progress for people: a bar on a terminal, a line every few seconds otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    phase: String,
-    last_line: Instant,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            bar: None,
-            phase: String::new(),
-            last_line: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, phase: &str, done: u64, total: u64) {
-        if std::io::stderr().is_terminal() {
-            if self.phase != phase {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish();
-                }
-                let bar = indicatif::ProgressBar::new(total);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{msg:>20} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar.set_message(phase.to_string());
-                self.bar = Some(bar);
-                self.phase = phase.to_string();
-            }
-            if let Some(bar) = &self.bar {
-                bar.set_length(total.max(done));
-                bar.set_position(done);
-            }
-            return;
-        }
-        let phase_changed = self.phase != phase;
-        if phase_changed || done >= total || self.last_line.elapsed() >= Duration::from_secs(5) {
-            eprintln!("{phase}: {done} of {total}");
-            self.last_line = Instant::now();
-            self.phase = phase.to_string();
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
-    }
 }
 
 pub async fn export(args: &ExportArgs, cli: &Cli) -> Result<()> {

@@ -373,6 +373,12 @@ pub async fn serve(args: &ServeArgs, cli: &Cli) -> Result<()> {
         ));
     }
     adopt_next_key(&running.node, &resolve(&base, &cfg.node.key_file))?;
+    if let Some(parent) = &cfg.parent {
+        tokio::spawn(super::progress::report_catch_up(
+            running.node.clone(),
+            parent.code.clone(),
+        ));
+    }
     println!(
         "{} {} serving: federation {} ({}), local API {}",
         cfg.committee.code,

@@ -6,6 +6,7 @@ pub mod cycle;
 pub mod group;
 pub mod init;
 pub mod print;
+pub mod progress;
 
 use std::path::PathBuf;
 

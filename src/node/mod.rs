@@ -95,6 +95,19 @@ pub struct LinkStatus {
     pub received_position: u64,
     pub last_seen_ms: u64,
     pub last_error: String,
+    /// Batches received in this session (0 until the first; reset at each link-up).
+    pub session_batches: u64,
+    /// A backlog being received: set by the session's first batch when the peer is far
+    /// ahead, cleared once what it held then is here.
+    pub catching_up: Option<CatchUp>,
+}
+
+/// A link's catch-up: from our position in the peer's log to the peer's head at the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatchUp {
+    pub from: u64,
+    pub to: u64,
+    pub started_ms: u64,
 }
 
 /// A write to carry out on the writer thread.
@@ -317,6 +330,12 @@ impl Node {
 
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Whether [`Node::shutdown`] was called (by a signal, or by the writer after a storage
+    /// failure).
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
     }
 
     /// Asks links and servers to stop. The writer finishes the group in hand and syncs.

@@ -253,6 +253,8 @@ where
         l.last_error.clear();
         l.last_seen_ms = node.now_ms();
         l.received_position = node.store().cursor(&peer).map(|c| c.position).unwrap_or(0);
+        l.session_batches = 0;
+        l.catching_up = None;
         // The peer holds what it says it holds: no lag until something new is sent.
         l.acked_position = l.acked_position.max(peer_hello.resume_from);
     });
@@ -422,6 +424,10 @@ struct Received {
     sender_head: u64,
 }
 
+/// How far (in positions of the peer's log) a peer must be ahead at the start of a session
+/// for its catch-up to be logged and shown (`serve`'s progress).
+pub const CATCH_UP_WORTH_LOGGING: u64 = 500;
+
 /// A batch whose signatures are being checked.
 type Checking = (
     tokio::task::JoinHandle<Result<Vec<crate::node::prepare::Prepared>>>,
@@ -439,10 +445,39 @@ async fn ingest_received(
 ) -> Result<bool> {
     let report = node.ingest_prepared(peer, items, r.cursor).await?;
     debug!(me = node.code(), %peer, n = r.n, ?report, up_to = r.up_to, "batch ingested");
+    let now_ms = node.now_ms();
+    let mut caught_up = None;
     node.update_link(peer, |l| {
+        if l.session_batches == 0
+            && r.sender_head.saturating_sub(l.received_position) >= CATCH_UP_WORTH_LOGGING
+        {
+            info!(me = node.code(), %peer, behind = r.sender_head - l.received_position, "catching up");
+            l.catching_up = Some(crate::node::CatchUp {
+                from: l.received_position,
+                to: r.sender_head,
+                started_ms: now_ms,
+            });
+        }
+        l.session_batches += 1;
         l.peer_head = l.peer_head.max(r.sender_head);
         l.received_position = l.received_position.max(r.up_to);
+        if let Some(c) = l.catching_up {
+            if l.received_position >= c.to {
+                l.catching_up = None;
+                caught_up = Some(c);
+            }
+        }
     });
+    if let Some(c) = caught_up {
+        info!(
+            me = node.code(),
+            %peer,
+            positions = c.to - c.from,
+            seconds = format!("{:.1}", now_ms.saturating_sub(c.started_ms) as f64 / 1000.0),
+            events_held = node.durable_head(),
+            "caught up"
+        );
+    }
     Ok(tx
         .send(frame(Frame::Ack(pb::Ack {
             batch_id: r.batch_id,
