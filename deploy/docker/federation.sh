@@ -224,25 +224,29 @@ register_on_parent() {
     --key "$(tr -d ' \n' <"$(key_file "$code")")" --json 2>&1)" ||
     die "registering $code on $parent failed: $out"
   # Every receipt goes to the ledger the fault test checks against (harmless otherwise).
-  record_receipt "$parent" committee_registered "$code" <<<"$out"
+  record_receipt "$parent" committee_registered "{\"code\": \"$code\"}" <<<"$out" >/dev/null
   say "registered $code $(name_of "$code") on $parent $(name_of "$parent")"
 }
 
-# The receipts of writes, one JSON line each: {"origin", "kind", "event_id", "seq",
-# "record_id", "about"}. faults.sh checks that every one of them is held where it must be.
+# The receipts of writes, one JSON line each: {"origin", "kind", "about", "event_id", "seq",
+# "record_id"}, in $LEDGER. faults.sh checks that every one of them is held where it must be.
+# record_receipt ORIGIN KIND ABOUT_JSON < receipt: appends the line, prints the record id.
 LEDGER="${LEDGER:-$STATE/receipts.jsonl}"
 record_receipt() {
-  local origin="$1" kind="$2" about="${3:-}"
   python3 -c '
 import json, sys
-r = json.load(sys.stdin)
 origin, kind, about, ledger = sys.argv[1:5]
-line = {"origin": origin, "kind": kind, "about": about, "event_id": r["event_id"],
-        "seq": int(r["seq"]), "record_id": r["record_id"]}
-with open(ledger, "a") as f:
+text = sys.stdin.read()
+try:
+    r = json.loads(text)
+    line = {"origin": origin, "kind": kind, "about": json.loads(about or "{}"),
+            "event_id": r["event_id"], "seq": int(r["seq"]), "record_id": r["record_id"]}
+except (ValueError, KeyError) as e:
+    sys.exit(f"not a receipt ({e}): {text[:300]}")
+with open(ledger, "a", encoding="utf-8") as f:
     f.write(json.dumps(line, ensure_ascii=False) + "\n")
 print(r["record_id"])
-' "$origin" "$kind" "$about" "$LEDGER" >/dev/null
+' "$1" "$2" "${3:-}" "$LEDGER"
 }
 
 cmd_up() {
