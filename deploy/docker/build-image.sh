@@ -106,8 +106,12 @@ version="$("$ROOTFS/usr/local/bin/liandong" --version 2>/dev/null | awk '{print 
 
 cp "$HERE/Dockerfile" "$CTX/Dockerfile"
 say "docker build -t $IMAGE (liandong $version)"
-docker build --quiet --label "org.opencontainers.image.version=$version" \
-  --build-arg "UID_GID=$UID_GID" -t "$IMAGE" "$CTX" >/dev/null
+# (The legacy builder prints a deprecation notice on stderr: shown only if the build fails.)
+if ! docker build --quiet --label "org.opencontainers.image.version=$version" \
+  --build-arg "UID_GID=$UID_GID" -t "$IMAGE" "$CTX" >"$CTX/build.log" 2>&1; then
+  cat "$CTX/build.log" >&2
+  die "docker build failed"
+fi
 # The image must run: --version as the unprivileged user, with only what we put in.
 out="$(docker run --rm "$IMAGE" --version 2>&1)" || die "the image does not run: $out"
 say "built $IMAGE: $out, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
