@@ -17,6 +17,7 @@
 #   LIANDONG_PROJECT  name prefix of the containers, volumes and network (default ldfaults)
 #   LIANDONG_NET      first three octets of the private /24 network (default 172.29.63)
 #   LIANDONG_WAIT_SECS  how long each wait for an event to arrive may take (default 90)
+#   FAULTS_BURST      notices and reports written on each side of the cut (default 10 each)
 #   FAULTS_SELFTEST=unrecorded   make one write the checks do not know of: the run must fail
 #
 # Everything it made (containers, network, volumes, its image) is removed at the end,
@@ -32,7 +33,7 @@ for arg in "$@"; do
     --keep) KEEP=1 ;;
     --ci) CI=1 ;;
     -h | --help)
-      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -148,6 +149,9 @@ shown_versions() {
 }
 has_guidance() { ld "$1" guidance list --json | jpy "any(g['id'] == '$2' for g in d['guidance'])" >/dev/null; }
 has_report() { ld "$1" report list --json | jpy "any(r['id'] == '$2' for r in d['reports'])" >/dev/null; }
+link_up() {
+  ld "$1" status --json | jpy "any(l['state'] == 'connected' for l in d['links'] if l['peer'] == '$2')" >/dev/null
+}
 link_down() {
   ld "$1" status --json | jpy "all(l['state'] != 'connected' for l in d['links'] if l['peer'] == '$2')" >/dev/null
 }
@@ -189,6 +193,8 @@ cmd_up
 
 DUE="$(date -d '+30 days' +%F)"
 P=620000 LZ=620100 BY=620400 YZ=620123 YD=620121 JY=620421 HN=620422
+# Extra writes on each side of the cut (a notice and a report each).
+BURST="${FAULTS_BURST:-10}"
 
 phase "workload, all links up"
 T="$(w $P topic_published '{}' topic create --publish --title "黄河流域生态保护和高质量发展专题调研" \
@@ -234,6 +240,17 @@ w $JY submission_made '{}' submit "$S3" --text "靖远县黄河湿地保护调�
 w $JY guidance_acknowledged '{}' guidance ack "$G1" >/dev/null
 w $HN submission_made '{}' submit "$S4" --text "会宁县旱作农业调研报告" --rec "推广全膜双垄沟播" >/dev/null
 R2="$(w $HN report_sent "{\"to\": \"$P\"}" report send --to $P --kind work-summary --title "会宁县联动协商工作总结" --body "完成调研三次。")"
+# A burst on both sides of the cut, so that the heal has batches to carry: notices from the
+# province to 白银's counties and to everyone, reports from 靖远 up to the province.
+for i in $(seq 1 "$BURST"); do
+  case $((i % 3)) in
+    0) to="" ;;
+    1) to=$JY ;;
+    *) to=$HN ;;
+  esac
+  w $P guidance_issued "{\"to\": \"$to\"}" guidance send ${to:+--to "$to"} --title "第${i}号通知" --body "断网期间下发。" >/dev/null
+  w $JY report_sent "{\"to\": \"$P\"}" report send --to $P --kind public-opinion --title "靖远县社情民意第${i}期" --body "断网期间报送。" >/dev/null
+done
 # The other city's side goes on: a return, a resubmission, then a hard kill of the county
 # right after its receipt (what it was told is stored must survive).
 w $LZ review_recorded '{"verdict": "return"}' review "$S1" --return --comment "请补充监测数据" >/dev/null
@@ -272,6 +289,11 @@ fi
 
 phase "heal: reconnect $BY"
 docker network connect --ip "$(ip_of $BY)" "$(network_name)" "$(cname $BY)"
+# The relay dies as soon as its link to the province is back, in or just after its catch-up.
+wait_for "$BY to reconnect to $P" link_up $BY $P || fail "$BY did not reconnect to $P after the heal"
+docker kill "$(cname $BY)" >/dev/null
+say "killed $BY (SIGKILL) as soon as its link to $P was up again (in or just after its catch-up)"
+restart_and_wait $BY
 wait_task $BY "$A3"
 wait_shown $P "$T" "$S3" submitted
 wait_for "$P to receive report $R2" has_report $P "$R2" || fail "report $R2 did not reach $P after the heal"
@@ -404,4 +426,4 @@ fi
 printf '%s\n' "$report"
 
 phase "done"
-say "FAULTS: PASSED in $((SECONDS - STARTED)) s: cut $BY off, killed $YZ and $P, stopped $YD and $BY, healed; every invariant holds"
+say "FAULTS: PASSED in $((SECONDS - STARTED)) s: cut $BY off, killed $YZ, $P and $BY, stopped $YD and $BY, healed; every invariant holds"
