@@ -77,6 +77,18 @@ export LIANDONG_NET="${LIANDONG_NET:-172.29.63}"
 # end unless it was given (LIANDONG_NO_BUILD=1).
 export LIANDONG_IMAGE="${LIANDONG_IMAGE:-liandong:faults-$LIANDONG_PROJECT}"
 BUILT_IMAGE=0
+# One run per project name at a time on this machine (two CI runs would fight over the names
+# and the network): a second one waits for the first.
+if command -v flock >/dev/null; then
+  exec 9>"${TMPDIR:-/tmp}/liandong-faults-$LIANDONG_PROJECT.lock"
+  if ! flock -n 9; then
+    echo "faults.sh: another run of project $LIANDONG_PROJECT is going on; waiting for it (up to 15 min)"
+    flock -w 900 9 || {
+      echo "faults.sh: the other run did not end within 15 min" >&2
+      exit 1
+    }
+  fi
+fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/liandong-faults.XXXXXX")"
 CHECK="$WORK/check"
 mkdir -p "$CHECK/live" "$CHECK/stores"
