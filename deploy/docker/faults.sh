@@ -95,7 +95,7 @@ mkdir -p "$CHECK/live" "$CHECK/stores"
 export LIANDONG_DOCKER_STATE="$WORK/state"
 export LEDGER="$CHECK/ledger.jsonl"
 : >"$LEDGER"
-# shellcheck source=federation.sh
+# shellcheck source=SCRIPTDIR/federation.sh
 source "$HERE/federation.sh"
 
 STARTED=$SECONDS
