@@ -149,8 +149,16 @@ pub enum MeetingCmd {
     List,
 }
 
-/// Name and host years of one group in a groups file (`[[group]] id, name, members, hosts`).
-fn from_groups_file(path: &PathBuf, id: &str) -> Result<(String, Vec<(u32, String)>)> {
+/// One group of a groups file (`[[group]] id, name, members, hosts`), e.g.
+/// `shared/data/groups.toml`.
+#[derive(Debug, PartialEq)]
+struct GroupEntry {
+    name: String,
+    members: Vec<String>,
+    hosts: Vec<(u32, String)>,
+}
+
+fn from_groups_file(path: &PathBuf, id: &str) -> Result<GroupEntry> {
     #[derive(serde::Deserialize)]
     struct File {
         group: Vec<Entry>,
@@ -160,17 +168,26 @@ fn from_groups_file(path: &PathBuf, id: &str) -> Result<(String, Vec<(u32, Strin
         id: String,
         name: String,
         #[serde(default)]
+        members: Vec<String>,
+        #[serde(default)]
         hosts: std::collections::BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the groups file {}", path.display()))?;
     let file: File = toml::from_str(&text)
         .with_context(|| format!("{} is not a groups file", path.display()))?;
+    let known: Vec<String> = file.group.iter().map(|g| g.id.clone()).collect();
     let entry = file
         .group
         .into_iter()
         .find(|g| g.id == id)
-        .with_context(|| format!("{} has no [[group]] with id = \"{id}\"", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{} has no [[group]] with id = \"{id}\"; it has {}",
+                path.display(),
+                known.join(", ")
+            )
+        })?;
     let mut hosts = Vec::new();
     for (year, code) in entry.hosts {
         let year: u32 = year
@@ -178,7 +195,34 @@ fn from_groups_file(path: &PathBuf, id: &str) -> Result<(String, Vec<(u32, Strin
             .with_context(|| format!("host year '{year}' in {} is not a year", path.display()))?;
         hosts.push((year, code));
     }
-    Ok((entry.name, hosts))
+    Ok(GroupEntry {
+        name: entry.name,
+        members: entry.members,
+        hosts,
+    })
+}
+
+/// The charter terms a groups file gives for the members being chartered: the file's name,
+/// and its host years whose host is among them (a charter names only members as hosts).
+/// Refuses a member the file does not list. Returns the host years left out, to say so.
+fn terms_from_file(
+    entry: &GroupEntry,
+    group: &str,
+    members: &[pb::CharterMemberInput],
+) -> Result<(Vec<(u32, String)>, Vec<(u32, String)>)> {
+    if let Some(m) = members.iter().find(|m| !entry.members.contains(&m.code)) {
+        bail!(
+            "--member {} is not a member of {group} in the groups file (its members: {}); leave it out or use another --group",
+            m.code,
+            entry.members.join(", ")
+        );
+    }
+    let (kept, left_out) = entry
+        .hosts
+        .iter()
+        .cloned()
+        .partition(|(_, host)| members.iter().any(|m| &m.code == host));
+    Ok((kept, left_out))
 }
 
 fn parse_host(text: &str) -> Result<(u32, String)> {
@@ -213,13 +257,21 @@ pub async fn run(cmd: GroupCmd, c: &mut LocalClient, json: bool) -> Result<()> {
             hosts,
             from,
         }) => {
+            let members: Vec<pb::CharterMemberInput> = members
+                .iter()
+                .map(|m| parse_member(m))
+                .collect::<Result<_>>()?;
             let (mut name, mut host_terms) = (name, Vec::new());
             if let Some(path) = &from {
-                let (n, h) = from_groups_file(path, &group)?;
+                let entry = from_groups_file(path, &group)?;
+                let (kept, left_out) = terms_from_file(&entry, &group, &members)?;
                 if name.is_empty() {
-                    name = n;
+                    name = entry.name;
                 }
-                host_terms = h;
+                host_terms = kept;
+                for (year, host) in left_out {
+                    eprintln!("note: the {year} host {host} in {} is not among the members chartered here; left out (add it by an amendment with that member)", path.display());
+                }
             }
             for h in &hosts {
                 host_terms.push(parse_host(h)?);
@@ -227,10 +279,7 @@ pub async fn run(cmd: GroupCmd, c: &mut LocalClient, json: bool) -> Result<()> {
             let req = pb::CharterProposalRequest {
                 group_id: group,
                 name,
-                members: members
-                    .iter()
-                    .map(|m| parse_member(m))
-                    .collect::<Result<_>>()?,
+                members,
                 hosts: host_terms
                     .into_iter()
                     .map(|(year, code)| pb::CharterHostInput { year, code })
@@ -638,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_groups_file_gives_names_and_hosts() {
+    fn a_groups_file_gives_names_members_and_hosts() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("groups.toml");
         std::fs::write(
@@ -646,12 +695,51 @@ mod tests {
             "[[group]]\nid = \"northwest-5\"\nname = \"西北五省（区）联席会议\"\nmembers = [\"610000\", \"620000\"]\nhosts = { 2020 = \"620000\", 2021 = \"650000\" }\n",
         )
         .expect("write");
-        let (name, hosts) = from_groups_file(&p, "northwest-5").expect("read");
-        assert!(name.contains("西北"));
+        let entry = from_groups_file(&p, "northwest-5").expect("read");
+        assert!(entry.name.contains("西北"));
+        assert_eq!(entry.members, ["610000", "620000"]);
         assert_eq!(
-            hosts,
+            entry.hosts,
             vec![(2020, "620000".into()), (2021, "650000".into())]
         );
-        assert!(from_groups_file(&p, "yellow-river-9").is_err());
+        let e = from_groups_file(&p, "yellow-river-9").expect_err("absent");
+        assert!(e.to_string().contains("it has northwest-5"), "{e}");
+    }
+
+    fn member(code: &str) -> pb::CharterMemberInput {
+        pb::CharterMemberInput {
+            code: code.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The real file in shared/data: the three groups of the source material, their
+    /// members, and the north-west group's rotating hosts, cut down to a charter's members.
+    #[test]
+    fn the_shared_groups_file_charters_its_groups() {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/groups.toml");
+        if !p.exists() {
+            eprintln!(
+                "SKIPPED: {} is not here (a checkout without shared/)",
+                p.display()
+            );
+            return;
+        }
+        let yellow = from_groups_file(&p, "yellow-river-9").expect("yellow river");
+        assert_eq!(yellow.members.len(), 9);
+        assert!(yellow.members.contains(&"620000".to_string()));
+        assert!(yellow.name.contains("沿黄九省区"));
+        let belt = from_groups_file(&p, "belt-road-7").expect("belt and road");
+        assert_eq!(belt.members.len(), 7);
+        let nw = from_groups_file(&p, "northwest-5").expect("north-west");
+        assert_eq!(nw.members.len(), 5);
+        assert!(nw.hosts.contains(&(2020, "620000".into())));
+        let three = [member("620000"), member("630000"), member("640000")];
+        let (kept, left_out) = terms_from_file(&nw, "northwest-5", &three).expect("terms");
+        assert_eq!(kept, vec![(2020, "620000".into()), (2023, "630000".into())]);
+        assert_eq!(left_out.len(), 2, "Xinjiang's and Shaanxi's years");
+        let e = terms_from_file(&nw, "northwest-5", &[member("620000"), member("510000")])
+            .expect_err("Sichuan is not in the north-west group");
+        assert!(e.to_string().contains("--member 510000"), "{e}");
     }
 }
