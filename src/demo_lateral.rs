@@ -9,9 +9,11 @@
 //! county; one county result is returned once) and publishes a roll-up, which is all the host
 //! sees of it; the members contribute their research, the host drafts the joint report, the
 //! members comment, the host redrafts, finalizes and records where it went; then each province
-//! tracks the joint recommendations in its own tree (the consultation cycle's records:
-//! handled, evaluated not satisfied, one re-consultation round that closes them) and publishes
-//! its roll-up again.
+//! runs the rest of the cycle in its own tree: its county proposed the share (议题建议), the
+//! province adopted it into a topic and its annual plan, holds a consultation meeting with its
+//! city as a branch venue and concludes it with the joint recommendations, tracks them
+//! (handled, evaluated not satisfied, one re-consultation round that closes them), evaluates
+//! the topic along the seven stages and publishes the results, and publishes its roll-up again.
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -349,20 +351,51 @@ async fn cycle(d: &mut Demo) -> Result<FinalState> {
         let specs = d.l.fed(root)?.specs.clone();
         let (city, county) = (specs[1].code.clone(), specs[2].code.clone());
         let p = d.node(root)?;
-        let t = p
-            .create_topic(pb::CreateTopicRequest {
+        // The share starts as a proposal (议题建议) from the province's county, which the
+        // province classifies (县级及以上: a CPPCC consultation) and adopts into a topic and
+        // its annual plan (年度协商计划).
+        let proposal = d
+            .node(&county)?
+            .submit_proposal(pb::TopicProposalRequest {
                 title: format!(
                     "{}黄河流域生态保护分课题",
                     d.name(root).trim_end_matches("政协")
                 ),
                 description: format!("联席会议 {} 的本省区分课题", print::short(&ms)),
-                source: "committee".into(),
+                source: "members".into(),
                 form: "thematic".into(),
                 tier: "county-and-above".into(),
                 plan_year: 2026,
-                publish: true,
+                to: root.into(),
             })
             .await?;
+        let proposal = id_of(&proposal)?;
+        d.wait(&format!("{root} to receive its county's proposal"), |l| {
+            l.fed(root).is_ok_and(|f| {
+                f.node(root).is_ok_and(|n| {
+                    n.store()
+                        .state(&RecordKey::TopicProposal(proposal))
+                        .is_ok_and(|s| s.is_some())
+                })
+            })
+        })
+        .await?;
+        let decided = p
+            .decide_proposal(pb::TopicProposalDecisionRequest {
+                proposal_id: proposal.to_string(),
+                adopt: true,
+                tier: "county-and-above".into(),
+                create_topic: true,
+                add_to_plan: true,
+                ..Default::default()
+            })
+            .await?;
+        let t = decided.topic.context("the adopted proposal's topic")?;
+        p.adopt_plan(pb::PlanAdoptRequest {
+            year: 2026,
+            note: "常委会议审议通过".into(),
+        })
+        .await?;
         let a = id_of(
             &p.assign(request(&t.record_id, "", &city, "市级分段调研", &due))
                 .await?,
@@ -404,7 +437,7 @@ async fn cycle(d: &mut Demo) -> Result<FinalState> {
             .publish_rollup(&ms, &s.topic, "任务已分解到市县")
             .await?;
     }
-    d.say("each province splits its share: a topic of its own → its city → its county; the counties acknowledge (签收); each province publishes a roll-up");
+    d.say("each province's county proposes its share (议题建议, 委员征题); the province classifies it 县级及以上, adopts it into a topic and its 2026 plan (年度协商计划) and splits it: → its city → its county; the counties acknowledge (签收); each province publishes a roll-up");
     d.wait(
         &format!("the host to hold {} roll-ups", shares.len()),
         |l| meeting(l, NINGXIA, m).is_some_and(|x| x.rollups.len() == shares.len()),
@@ -564,26 +597,78 @@ async fn cycle(d: &mut Demo) -> Result<FinalState> {
         .await?;
     }
 
+    // ---- in each tree: the province's own consultation meeting (协商会议) on its share,
+    // with its city as a branch venue (分会场); the joint recommendations become its own ----
+    for s in &shares {
+        let p = d.node(&s.root)?;
+        let meeting = id_of(
+            &p.schedule_meeting(pb::MeetingScheduleRequest {
+                topic_id: s.topic.clone(),
+                date: "2026-12-18".into(),
+                place: format!("{}常委会议室", d.name(&s.root)),
+                main_venue: d.name(&s.root),
+                branch_venues: vec![pb::MeetingVenueView {
+                    committee: s.city.clone(),
+                    place: format!("{}分会场", d.name(&s.city)),
+                }],
+                participants: vec![s.city.clone()],
+                ..Default::default()
+            })
+            .await?,
+        )?;
+        d.wait(&format!("{} to see the meeting", s.city), |l| {
+            l.fed(&s.root).is_ok_and(|f| {
+                f.node(&s.city).is_ok_and(|n| {
+                    n.store()
+                        .state(&RecordKey::Meeting(meeting))
+                        .is_ok_and(|x| x.is_some())
+                })
+            })
+        })
+        .await?;
+        d.node(&s.city)?
+            .contribute(pb::MeetingContributionRequest {
+                meeting_id: meeting.to_string(),
+                title: "市级调研情况发言".into(),
+                text: "本市沿黄段生态修复成效与问题".into(),
+                speaker: "市政协副主席".into(),
+            })
+            .await?;
+        d.wait(&format!("{} to hold its city's speech", s.root), |l| {
+            l.fed(&s.root).is_ok_and(|f| {
+                f.node(&s.root).is_ok_and(|n| {
+                    n.topic_cycle(&s.topic)
+                        .is_ok_and(|c| c.meetings.iter().any(|m| !m.contributions.is_empty()))
+                })
+            })
+        })
+        .await?;
+        p.conclude_meeting(pb::MeetingConcludeRequest {
+            meeting_id: meeting.to_string(),
+            summary: "会议形成协商意见，采纳联合调研报告建议".into(),
+            recommendations: recs
+                .iter()
+                .map(|text| pb::RecommendationDraft {
+                    text: text.clone(),
+                    lead_department: "省生态环境厅".into(),
+                    co_departments: vec!["省水利厅".into()],
+                    due_date: "2027-06-30".into(),
+                })
+                .collect(),
+        })
+        .await?;
+    }
+    d.say("each province holds its own consultation meeting on its share (主会场 at the province, 分会场 at its city, which speaks), and concludes it with the joint report's recommendations");
+
     // ---- follow-up in each tree, with one re-consultation round (再协商) ----
     for s in &shares {
         let p = d.node(&s.root)?;
-        let mut ids = Vec::new();
-        for text in &recs {
-            let r = p
-                .add_recommendation(pb::RecommendationAddRequest {
-                    topic_id: s.topic.clone(),
-                    draft: Some(pb::RecommendationDraft {
-                        text: text.clone(),
-                        lead_department: "省生态环境厅".into(),
-                        co_departments: vec!["省水利厅".into()],
-                        due_date: "2027-06-30".into(),
-                    }),
-                    meeting_id: String::new(),
-                })
-                .await?;
-            ids.push(r.record_id.clone());
+        let cycle = p.topic_cycle(&s.topic)?;
+        let ids: Vec<String> = cycle.recommendations.iter().map(|r| r.id.clone()).collect();
+        anyhow::ensure!(ids.len() == recs.len(), "the meeting's recommendations");
+        for id in &ids {
             p.handle_recommendation(pb::RecommendationHandleRequest {
-                recommendation_id: r.record_id.clone(),
+                recommendation_id: id.clone(),
                 result: "planned".into(),
                 lead_department: "省生态环境厅".into(),
                 co_departments: vec![],
@@ -617,8 +702,38 @@ async fn cycle(d: &mut Demo) -> Result<FinalState> {
         .await?;
         p.publish_rollup(&ms, &s.topic, "再协商后建议全部落实")
             .await?;
+        // 质量评价 along the seven stages, and the results published (成果公开) to its tree.
+        let stages = [
+            ("selection", 92),
+            ("organisation", 88),
+            ("handling", 85),
+            ("use-of-results", 86),
+            ("follow-up", 90),
+            ("assessment", 84),
+            ("publication", 87),
+        ];
+        p.record_evaluation(pb::EvaluationRequest {
+            topic_id: s.topic.clone(),
+            scores: stages
+                .iter()
+                .map(|(stage, score)| pb::EvaluationScoreView {
+                    stage: stage.to_string(),
+                    score: *score,
+                    comment: String::new(),
+                })
+                .collect(),
+            comment: "联动协商全过程评价".into(),
+        })
+        .await?;
+        p.publish_results(pb::PublicationRequest {
+            topic_id: s.topic.clone(),
+            title: "黄河流域生态保护联动协商成果".into(),
+            text: "联合调研报告、协商意见及建议落实情况".into(),
+            ..Default::default()
+        })
+        .await?;
     }
-    d.say("each province tracks the two joint recommendations in its own tree: handled (B 列入计划), one evaluated 不满意 and reopened, then a re-consultation round (再协商) finds both implemented; each publishes its roll-up");
+    d.say("each province tracks the two recommendations in its own tree: handled (B 列入计划), one evaluated 不满意 and reopened, then a re-consultation round (再协商) finds both implemented; each publishes its roll-up, evaluates the topic along the seven stages (质量评价) and publishes the results to its tree (成果公开)");
     d.wait("the host to see every recommendation closed", |l| {
         meeting(l, NINGXIA, m).is_some_and(|x| {
             x.rollups.len() == MEMBERS.len()
@@ -630,6 +745,19 @@ async fn cycle(d: &mut Demo) -> Result<FinalState> {
         })
     })
     .await?;
+    let gansu_share = &shares[0];
+    let gansu = d.node(GANSU)?;
+    d.block(
+        "甘肃's share in its own tree: its 2026 plan, and the topic's whole cycle",
+        &format!(
+            "{}\n{}",
+            crate::cli::cycle::plan(&gansu.plan(pb::PlanRef {
+                committee: String::new(),
+                year: 2026,
+            })?),
+            crate::cli::cycle::topic_cycle(&gansu.topic_cycle(&gansu_share.topic)?)
+        ),
+    );
     let view = ningxia.joint_meeting_view(&ms)?;
     d.block(
         "the joint meeting as the host 宁夏 sees it, at the end",

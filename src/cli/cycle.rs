@@ -931,7 +931,7 @@ fn plan_line(p: &pb::PlanView) -> String {
     )
 }
 
-fn plan(p: &pb::PlanView) -> String {
+pub fn plan(p: &pb::PlanView) -> String {
     let mut out = plan_line(p);
     if !p.adopted_note.is_empty() {
         let _ = writeln!(out, "   adopted: {}", p.adopted_note);

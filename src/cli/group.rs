@@ -202,6 +202,9 @@ fn from_groups_file(path: &PathBuf, id: &str) -> Result<GroupEntry> {
     })
 }
 
+/// Host years: (year, host code).
+type HostYears = Vec<(u32, String)>;
+
 /// The charter terms a groups file gives for the members being chartered: the file's name,
 /// and its host years whose host is among them (a charter names only members as hosts).
 /// Refuses a member the file does not list. Returns the host years left out, to say so.
@@ -209,7 +212,7 @@ fn terms_from_file(
     entry: &GroupEntry,
     group: &str,
     members: &[pb::CharterMemberInput],
-) -> Result<(Vec<(u32, String)>, Vec<(u32, String)>)> {
+) -> Result<(HostYears, HostYears)> {
     if let Some(m) = members.iter().find(|m| !entry.members.contains(&m.code)) {
         bail!(
             "--member {} is not a member of {group} in the groups file (its members: {}); leave it out or use another --group",
