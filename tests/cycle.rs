@@ -181,6 +181,8 @@ async fn the_whole_consultation_cycle() -> Result<()> {
             form: "counterpart".into(),
             reason: "省委交办，年中增列".into(),
             remove: false,
+            // counts three times as much as the first topic in the plan's progress
+            weight: 3,
         })
         .await?;
     let city_topic = lanzhou
@@ -263,7 +265,7 @@ async fn the_whole_consultation_cycle() -> Result<()> {
     wait_status(&fed, BAIYIN, s_hn, AssignmentStatus::Issued).await?;
     assert_eq!(baiyin.overdue()?.items.len(), 1);
     assert!(lanzhou.overdue()?.items.is_empty());
-    // The plan's roll-up: topic 1 is half done, topic 2 has no work yet.
+    // The plan's roll-up: topic 1 (weight 1) is half done, topic 2 (weight 3) has no work yet.
     let plan = province.plan(pb::PlanRef {
         committee: String::new(),
         year: YEAR,
@@ -272,9 +274,13 @@ async fn the_whole_consultation_cycle() -> Result<()> {
     assert_eq!(plan.amendments, 1);
     let t1 = province.topic_view(&topic_id)?.progress;
     assert!(t1 > 0.5 && t1 < 1.0, "topic progress {t1}");
+    assert_eq!(
+        plan.entries.iter().map(|e| e.weight).collect::<Vec<_>>(),
+        [1, 3]
+    );
     assert!(
-        (plan.progress - t1 / 2.0).abs() < 1e-9,
-        "plan progress {} = mean of {t1} and 0",
+        (plan.progress - t1 / 4.0).abs() < 1e-9,
+        "plan progress {} = ({t1} × 1 + 0 × 3) / 4",
         plan.progress
     );
     assert_eq!(
@@ -296,8 +302,8 @@ async fn the_whole_consultation_cycle() -> Result<()> {
         year: YEAR,
     })?;
     assert!(
-        (plan.progress - 0.5).abs() < 1e-9,
-        "plan progress {}",
+        (plan.progress - 0.25).abs() < 1e-9,
+        "plan progress {} = (1 × 1 + 0 × 3) / 4",
         plan.progress
     );
 

@@ -107,13 +107,20 @@ pub enum PlanCmd {
         /// Required once the plan is adopted.
         #[arg(long, default_value = "")]
         reason: String,
+        /// The topic's weight in the plan's progress (default 1).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        weight: u32,
     },
-    /// Change an entry's form (an amendment, 调整, once the plan is adopted).
+    /// Change an entry's form or weight (an amendment, 调整, once the plan is adopted).
     Amend {
         #[arg(long)]
         topic: String,
-        #[arg(long)]
+        /// Default: unchanged.
+        #[arg(long, default_value = "")]
         form: String,
+        /// Default: unchanged.
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        weight: u32,
         #[arg(long, default_value_t = 0)]
         year: u32,
         #[arg(long, default_value = "")]
@@ -579,12 +586,13 @@ pub async fn run(cmd: CycleCmd, c: &mut LocalClient, json: bool) -> Result<()> {
 }
 
 async fn plan_cmd(cmd: PlanCmd, c: &mut LocalClient, json: bool) -> Result<()> {
-    let change = |topic, form, year, reason, remove| pb::PlanChangeRequest {
+    let change = |topic, form, year, reason, remove, weight| pb::PlanChangeRequest {
         year,
         topic_id: topic,
         form,
         reason,
         remove,
+        weight,
     };
     let (req, what) = match cmd {
         PlanCmd::Add {
@@ -592,22 +600,27 @@ async fn plan_cmd(cmd: PlanCmd, c: &mut LocalClient, json: bool) -> Result<()> {
             form,
             year,
             reason,
+            weight,
         } => (
-            change(topic, form, year, reason, false),
+            change(topic, form, year, reason, false, weight),
             "added to the plan",
         ),
         PlanCmd::Amend {
             topic,
             form,
+            weight,
             year,
             reason,
-        } => (change(topic, form, year, reason, false), "plan amended"),
+        } => (
+            change(topic, form, year, reason, false, weight),
+            "plan amended",
+        ),
         PlanCmd::Remove {
             topic,
             year,
             reason,
         } => (
-            change(topic, String::new(), year, reason, true),
+            change(topic, String::new(), year, reason, true, 0),
             "removed from the plan",
         ),
         PlanCmd::Adopt { year, note } => {
@@ -939,11 +952,16 @@ pub fn plan(p: &pb::PlanView) -> String {
     for e in &p.entries {
         let _ = writeln!(
             out,
-            "   {}  {}  {} · {}{}  {}",
+            "   {}  {}  {} · {}{}{}  {}",
             short(&e.topic_id),
             e.title,
             e.form,
             e.tier,
+            if e.weight > 1 {
+                format!(" · 权重 {}", e.weight)
+            } else {
+                String::new()
+            },
             if e.by_amendment {
                 " (调整新增)"
             } else {

@@ -377,6 +377,7 @@ impl Node {
                     form: String::new(),
                     reason: format!("采纳议题建议 {}", p.title),
                     remove: false,
+                    weight: 0,
                 })
                 .await?,
             );
@@ -399,8 +400,9 @@ impl Node {
                 return Err(invalid("the topic was withdrawn; it cannot be planned"));
             }
             let c = &t.record.content;
+            // 0: the entry's form if it is in the plan already, else the topic's (below).
             let form = if req.form.is_empty() {
-                c.form
+                0
             } else {
                 parse_form(&req.form)? as i32
             };
@@ -434,12 +436,22 @@ impl Node {
                 reason: req.reason,
             })
         } else {
+            let form = match (form, &existing) {
+                (0, Some(e)) => e.form,
+                (0, None) => self.topic_folded(topic_id)?.record.content.form,
+                (f, _) => f,
+            };
+            let weight = match (req.weight, &existing) {
+                (0, Some(e)) => e.weight,
+                (0, None) => 1,
+                (w, _) => w,
+            };
             if existing
                 .as_ref()
-                .is_some_and(|e| e.form == form && e.title == title)
+                .is_some_and(|e| e.form == form && e.title == title && e.weight == weight)
             {
                 return Err(invalid(format!(
-                    "topic {topic_id} is already in the {year} plan with that form"
+                    "topic {topic_id} is already in the {year} plan with that form and weight"
                 )));
             }
             Body::PlanEntrySet(pb::PlanEntrySet {
@@ -451,6 +463,7 @@ impl Node {
                 tier,
                 source,
                 reason: req.reason,
+                weight,
             })
         };
         self.author(self.plan_audience(), body).await

@@ -3,7 +3,8 @@
 //! rounds, evaluations, publications, a topic's whole cycle, and the overdue list.
 //!
 //! Roll-up: sub-assignments → assignments → topic as in [`super::views`]; a plan's progress
-//! is the mean of the progress of its topics that this node holds (a plan travels up to the
+//! is the mean of the progress of its topics that this node holds, weighted by each entry's
+//! weight (`plan add --weight`, default 1) (a plan travels up to the
 //! root, its topics only through their owner's subtree, so a committee above sees the plans
 //! below but not always their topics: those count as "not held", never as 0 %).
 use uuid::Uuid;
@@ -313,7 +314,7 @@ impl Node {
         let code = plan.committee.clone().unwrap_or_default();
         let recs = self.recommendations_held()?;
         let mut entries = Vec::new();
-        let (mut sum, mut counted) = (0.0, 0u32);
+        let (mut sum, mut counted, mut weights) = (0.0, 0u32, 0u64);
         for e in &plan.entries {
             // Only the committee's own topic counts: another's topic under the same id is not
             // this entry (records are joined here, not in a fold).
@@ -329,6 +330,7 @@ impl Node {
                 source: source_name(e.source),
                 by_amendment: e.by_amendment,
                 held: topic.is_some(),
+                weight: e.weight,
                 ..Default::default()
             };
             if let Some(t) = topic {
@@ -350,7 +352,8 @@ impl Node {
                         v.recommendations_closed += 1;
                     }
                 }
-                sum += v.progress;
+                sum += v.progress * e.weight as f64;
+                weights += e.weight as u64;
                 counted += 1;
             }
             entries.push(v);
@@ -363,8 +366,8 @@ impl Node {
             adopted_note: plan.adopted_note.clone(),
             not_held: entries.len() as u32 - counted,
             entries,
-            progress: if counted > 0 {
-                sum / counted as f64
+            progress: if weights > 0 {
+                sum / weights as f64
             } else {
                 0.0
             },

@@ -22,6 +22,13 @@ pub struct PlanEntry {
     pub source: i32,
     /// Added by an amendment after the plan's adoption.
     pub by_amendment: bool,
+    /// Its weight in the plan's roll-up (at least 1).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One change of the plan, in the order applied.
@@ -99,6 +106,7 @@ impl Machine for Plan {
                         x.form = e.form;
                         x.tier = e.tier;
                         x.source = e.source;
+                        x.weight = e.weight.max(1);
                         "change"
                     }
                     None => {
@@ -109,6 +117,7 @@ impl Machine for Plan {
                             tier: e.tier,
                             source: e.source,
                             by_amendment: amendment,
+                            weight: e.weight.max(1),
                         });
                         "add"
                     }
