@@ -45,7 +45,11 @@ struct Spec {
     parent: Option<&'static str>,
 }
 
-const NODES: [Spec; 6] = [
+/// Registered only during the run, by its city, while the kills go on: what was published to
+/// its city's or the province's subtree before reaches it by a backfill pass.
+const LATE: &str = "620422";
+
+const NODES: [Spec; 7] = [
     Spec {
         code: "620000",
         name: "甘肃省政协",
@@ -74,6 +78,11 @@ const NODES: [Spec; 6] = [
     Spec {
         code: "620421",
         name: "靖远县政协",
+        parent: Some("620400"),
+    },
+    Spec {
+        code: LATE,
+        name: "会宁县政协",
         parent: Some("620400"),
     },
 ];
@@ -326,27 +335,36 @@ fn set_up(root: &Path) -> Result<Vec<Arc<Proc>>> {
     Ok(procs)
 }
 
-/// Starts the federation top-down: each parent registers its children, each child waits
-/// until its own registration has reached it.
+fn registration(p: &Proc) -> Result<pb::RegisterCommitteeRequest> {
+    let spec = NODES.iter().find(|s| s.code == p.code).context("spec")?;
+    Ok(pb::RegisterCommitteeRequest {
+        code: p.code.into(),
+        name: spec.name.into(),
+        public_key: p.public_key.clone(),
+    })
+}
+
+/// Starts the federation top-down (all but [`LATE`]): each parent registers its children,
+/// each child waits until its own registration has reached it.
 async fn bring_up(procs: &[Arc<Proc>]) -> Result<()> {
     let by_code = |c: &str| procs.iter().find(|p| p.code == c).cloned();
     for depth in 0..3 {
-        for p in procs.iter().filter(|p| above(p.code).len() == depth) {
+        let level = || {
+            procs
+                .iter()
+                .filter(move |p| above(p.code).len() == depth && p.code != LATE)
+        };
+        for p in level() {
             if let Some(parent) = parent_of(p.code).and_then(by_code) {
-                let spec = NODES.iter().find(|s| s.code == p.code).context("spec")?;
                 parent
                     .client()
-                    .register_committee(pb::RegisterCommitteeRequest {
-                        code: p.code.into(),
-                        name: spec.name.into(),
-                        public_key: p.public_key.clone(),
-                    })
+                    .register_committee(registration(p)?)
                     .await
                     .with_context(|| format!("registering {} on its parent", p.code))?;
             }
             p.start().await?;
         }
-        for p in procs.iter().filter(|p| above(p.code).len() == depth) {
+        for p in level() {
             let started = Instant::now();
             loop {
                 if let Some(s) = p.status(Duration::from_secs(2)).await {
@@ -798,14 +816,28 @@ struct Kill {
     down: Duration,
 }
 
+/// Before which kill [`LATE`] is registered and started.
+fn joins_at(kills: usize) -> usize {
+    kills / 3
+}
+
 /// The seed's kill schedule: random victims (every node at least once), random moments,
 /// random downtimes, some long enough to overlap the next kills.
 fn schedule(seed: u64, kills: usize) -> Vec<Kill> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6b69_6c6c);
-    let all: Vec<&'static str> = NODES.iter().map(|s| s.code).collect();
-    let mut not_yet = all.clone();
+    let mut not_yet: Vec<&'static str> = NODES.iter().map(|s| s.code).collect();
     let mut plan: Vec<Kill> = Vec::new();
     for k in 0..kills {
+        let all: Vec<&'static str> = NODES
+            .iter()
+            .map(|s| s.code)
+            .filter(|c| *c != LATE || k >= joins_at(kills))
+            .collect();
+        let due: Vec<&'static str> = not_yet
+            .iter()
+            .copied()
+            .filter(|c| all.contains(c))
+            .collect();
         let moment = match rng.gen_range(0..10) {
             0..=3 => Moment::Any,
             4..=7 => Moment::InFlight,
@@ -818,8 +850,8 @@ fn schedule(seed: u64, kills: usize) -> Vec<Kill> {
                 prev.victim
             }
             _ => {
-                let pool = if kills - k <= not_yet.len() {
-                    &not_yet
+                let pool = if kills - k <= not_yet.len() && !due.is_empty() {
+                    &due
                 } else {
                     &all
                 };
@@ -874,6 +906,38 @@ fn lagging(s: &pb::StatusView) -> Option<String> {
     (!lag.is_empty()).then(|| lag.join(", "))
 }
 
+/// Registers [`LATE`] at its city (waiting for the city if it is down), then starts it.
+async fn register_late(
+    procs: &[Arc<Proc>],
+    pending: &mut Pending,
+    ledger: &Mutex<Ledger>,
+) -> Result<()> {
+    let find = |c: &str| procs.iter().find(|p| p.code == c).cloned();
+    let (late, city) = (find(LATE).context("late")?, find("620400").context("city")?);
+    let started = Instant::now();
+    loop {
+        match city.client().register_committee(registration(&late)?).await {
+            Ok(r) => {
+                // No event when an earlier attempt went through but its answer was lost.
+                if let Ok(id) = Uuid::parse_str(&r.into_inner().event_id) {
+                    lock(ledger)
+                        .receipts
+                        .push(("620400".into(), id, "registration".into()));
+                }
+                break;
+            }
+            Err(e) => {
+                ensure!(
+                    started.elapsed() < START_LIMIT,
+                    "registering {LATE} at 620400: {e}"
+                );
+                restart_due(pending, Instant::now() + Duration::from_millis(50)).await?;
+            }
+        }
+    }
+    late.start().await
+}
+
 /// Nodes down, with the moment each is to restart.
 type Pending = Vec<(Instant, Arc<Proc>)>;
 
@@ -899,10 +963,19 @@ async fn kill_all_the_time(
     procs: Vec<Arc<Proc>>,
     plan: Vec<Kill>,
     announced: Announced,
+    ledger: Arc<Mutex<Ledger>>,
 ) -> Result<Vec<Killed>> {
     let mut done = Vec::new();
     let mut pending: Pending = Vec::new();
-    for k in plan {
+    let join = joins_at(plan.len());
+    for (i, k) in plan.into_iter().enumerate() {
+        if i == join {
+            register_late(&procs, &mut pending, &ledger).await?;
+            eprintln!(
+                "registered {LATE} at 620400 and started it, before kill {}",
+                i + 1
+            );
+        }
         let p = procs
             .iter()
             .find(|p| p.code == k.victim)
@@ -1095,7 +1168,7 @@ async fn killed_nodes_of_a_federation_lose_nothing() -> Result<()> {
         })
     };
     let plan = schedule(seed, kills);
-    let killed = kill_all_the_time(procs.clone(), plan, announced.clone()).await;
+    let killed = kill_all_the_time(procs.clone(), plan, announced.clone(), ledger.clone()).await;
     stop.store(true, Ordering::SeqCst);
     let steps = driver.await?;
     let killed = killed?;
