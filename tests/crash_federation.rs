@@ -438,7 +438,9 @@ enum Op {
     Assign(usize, &'static str),
     Split(usize, &'static str),
     Ack(usize),
-    Submit(usize),
+    /// With a long report (tens of KiB) or not: big events, multi-megabyte groups, and
+    /// record states past sled's 128 KiB threshold for values in files of their own.
+    Submit(usize, bool),
     Review(usize, bool),
     Guidance(&'static str, Vec<&'static str>),
     AckGuidance(usize, &'static str),
@@ -486,7 +488,10 @@ impl Driver {
             let (assignee, state) = (a.assignee, a.state);
             match state {
                 Work::Issued => choices.push((6, Op::Ack(i))),
-                Work::Acknowledged | Work::Returned => choices.push((5, Op::Submit(i))),
+                Work::Acknowledged | Work::Returned => {
+                    let big = self.rng.gen_bool(0.15);
+                    choices.push((5, Op::Submit(i, big)))
+                }
                 Work::Submitted => {
                     let approve = self.rng.gen_bool(0.6);
                     choices.push((6, Op::Review(i, approve)))
@@ -621,19 +626,27 @@ impl Driver {
                     self.assignments[i].state = Work::Acknowledged;
                 }
             }
-            Op::Submit(i) => {
+            Op::Submit(i, big) => {
                 let (at, id) = (self.assignments[i].assignee, self.assignments[i].id.clone());
+                let text = if big {
+                    let paras = self.rng.gen_range(300..750);
+                    let para = "黄河甘肃段水土保持与水资源节约集约利用调研：梯田建设、淤地坝监测、灌区节水改造情况及建议。\n";
+                    format!("调研报告 #{n}\n{}", para.repeat(paras))
+                } else {
+                    format!("调研报告 #{n}")
+                };
                 let r = self
                     .proc(at)
                     .client()
                     .submit(pb::SubmitRequest {
                         assignment_id: id,
-                        text: format!("调研报告 #{n}"),
+                        text,
                         recommendations: vec!["加强监测".into()],
                         attachment_digests: vec![],
                     })
                     .await;
-                if self.confirmed(at, "submission", r).is_some() {
+                let what = if big { "long submission" } else { "submission" };
+                if self.confirmed(at, what, r).is_some() {
                     self.assignments[i].state = Work::Submitted;
                 }
             }
@@ -1090,8 +1103,10 @@ async fn settle(procs: &[Arc<Proc>]) -> Result<Duration, String> {
 }
 
 /// Opens each stopped node's sled store in this process.
-fn open_stores(procs: &[Arc<Proc>]) -> Result<Vec<(String, liandong::node::Node)>> {
+/// Also says how many values sled keeps in files of their own (over 128 KiB) in all stores.
+fn open_stores(procs: &[Arc<Proc>]) -> Result<(Vec<(String, liandong::node::Node)>, usize)> {
     let mut out = Vec::new();
+    let mut blobs = 0;
     for p in procs {
         let (cfg, base) = liandong::config::Config::load(&p.config)?;
         let key = liandong::event::generate_key();
@@ -1101,6 +1116,9 @@ fn open_stores(procs: &[Arc<Proc>]) -> Result<Vec<(String, liandong::node::Node)
             key.clone(),
             liandong::tls::Transport::Insecure,
         )?;
+        blobs += std::fs::read_dir(opts.store_dir.join("blobs"))
+            .map(|d| d.count())
+            .unwrap_or(0);
         let engine =
             liandong::store::sled_engine::SledStorage::open(&opts.store_dir, opts.cache_bytes)
                 .with_context(|| format!("opening {}'s store", p.code))?;
@@ -1114,7 +1132,7 @@ fn open_stores(procs: &[Arc<Proc>]) -> Result<Vec<(String, liandong::node::Node)
         .with_context(|| format!("opening {}'s node", p.code))?;
         out.push((p.code.to_string(), node));
     }
-    Ok(out)
+    Ok((out, blobs))
 }
 
 fn env_number(name: &str) -> Option<u64> {
@@ -1180,7 +1198,7 @@ async fn killed_nodes_of_a_federation_lose_nothing() -> Result<()> {
     for p in &procs {
         p.kill()?;
     }
-    let nodes = open_stores(&procs)?;
+    let (nodes, blobs) = open_stores(&procs)?;
     let roster = nodes
         .iter()
         .find(|(c, _)| c == "620000")
@@ -1231,6 +1249,11 @@ async fn killed_nodes_of_a_federation_lose_nothing() -> Result<()> {
         ledger.receipts.len(),
         ledger.failed
     );
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, what) in &ledger.receipts {
+        *kinds.entry(what.as_str()).or_default() += 1;
+    }
+    eprintln!("  confirmed: {kinds:?}; {blobs} values in sled blob files");
     for (code, message) in &ledger.samples {
         eprintln!("  failed call ({code}): {message}");
     }
