@@ -1,6 +1,7 @@
-//! Real crashes (issue 5): six `liandong serve` processes — the province, two cities, three
-//! counties, linked over mutual TLS — run under a continuous workload through their local
-//! gRPC APIs while a seeded schedule `kill -9`s a random one at a random moment, many times,
+//! Real crashes (issue 5): seven `liandong serve` processes — the province 620000, the cities
+//! 620100 (counties 620123, 620121) and 620400 (620421, and 620422, registered only during the
+//! run), linked over mutual TLS — run under a continuous workload through their local gRPC
+//! APIs while a seeded schedule `kill -9`s a random one at a random moment, many times,
 //! restarting it on the same store each time. Afterwards the links settle, every process is
 //! killed once more, each node's sled store is opened in this process, and the invariants of
 //! [`liandong::invariants`] (the simulation's own checks) must hold on them:
