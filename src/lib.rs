@@ -23,6 +23,9 @@
 //! - [`console`]: a read-only web page for people on the local API's port.
 //! - [`telemetry`]: gRPC health and reflection, Prometheus metrics.
 //! - [`backup`]: export, import and verification of a node's store.
+//! - [`invariants`]: the checks of a settled federation's stores (nothing acknowledged lost,
+//!   nothing out of scope, nothing twice, the same state everywhere, nothing forged, no gaps),
+//!   shared by the simulation ([`sim`]) and the crash test of real processes.
 //! - [`cli`] and [`demo`]: the `liandong` command; [`bench`]: `liandong bench`, the
 //!   performance suite.
 pub mod api;
@@ -40,6 +43,7 @@ pub mod event;
 pub mod fixture;
 pub mod fixture_groups;
 pub mod fuzzing;
+pub mod invariants;
 pub mod node;
 pub mod server;
 pub mod sim;

@@ -9,12 +9,11 @@
 //! replays and forged events. A seeded driver issues the workload ([`workload`]: topics,
 //! assignments, acknowledgements, submissions, returns, reviews, guidance, reports) and the
 //! faults, then heals everything, waits for the federation to settle, and checks the
-//! invariants ([`check`]).
+//! invariants ([`crate::invariants`], shared with the crash test of real processes).
 //!
 //! `run(&Config::new(seed))` gives an [`Outcome`]: the trace (the same seed gives the same
 //! trace, line for line), the violations, and counters. `tests/sim.rs` runs the seeds;
 //! docs/architecture.md ("Deterministic simulation") describes the whole.
-pub mod check;
 pub mod clock;
 pub mod net;
 pub mod workload;
@@ -34,6 +33,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::domain::Level;
+use crate::invariants as check;
 use crate::node::{Node, NodeSettings, Seams, WriterMode};
 use crate::store::memory::MemoryStorage;
 use crate::store::{NodeStore, Storage};

@@ -32,7 +32,6 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use uuid::Uuid;
 
 use super::clock::EPOCH_MS;
 use super::Trace;
@@ -88,14 +87,7 @@ pub struct NetStats {
     pub injected: u64,
 }
 
-/// What the network injected, for the checks: none of it may be held anywhere.
-#[derive(Clone, Debug, Default)]
-pub struct Injected {
-    /// Ids of injected events that no genuine event has.
-    pub ids: BTreeSet<Uuid>,
-    /// SHA-256 of every injected `SignedEvent` frame, as the quarantine keeps it.
-    pub frames: BTreeSet<[u8; 32]>,
-}
+pub use crate::invariants::Injected;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dir {

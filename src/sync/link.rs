@@ -183,6 +183,7 @@ async fn run_dialed_link(
         }
         // tokio's clock (the real one, except under the simulation's paused time).
         let started = tokio::time::Instant::now();
+        let mut established = None;
         match dial_once(
             &node,
             &parent,
@@ -190,6 +191,7 @@ async fn run_dialed_link(
             role,
             connector.as_ref(),
             &settings,
+            &mut established,
         )
         .await
         {
@@ -211,8 +213,14 @@ async fn run_dialed_link(
                 });
             }
         }
-        // A session that lasted a while resets the backoff; quick failures grow it.
-        if started.elapsed() > Duration::from_secs(10) {
+        // A session that got going (Hellos exchanged) and ran for a second, or an attempt
+        // that lasted a while, resets the backoff; quick failures grow it. (Counting only
+        // attempts of 10 s made a parent that restarted a few times within minutes — each
+        // session cut short by its next restart — keep its children waiting up to 30 s
+        // before each redial although it was up again: found by tests/crash_federation.rs.)
+        let ran = established
+            .is_some_and(|at: tokio::time::Instant| at.elapsed() >= SESSION_RESETS_BACKOFF);
+        if ran || started.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
             last_warned = None;
         }
@@ -230,6 +238,12 @@ async fn run_dialed_link(
     }
 }
 
+/// How long an established session must run before its end resets the dialer's backoff: a
+/// peer that accepts and drops each session at once still gets exponential backoff.
+const SESSION_RESETS_BACKOFF: Duration = Duration::from_secs(1);
+
+/// One attempt: dial, exchange Hellos, run the session until it ends. `established` is set
+/// to the moment the session started, once the peer's Hello checked out.
 async fn dial_once(
     node: &Node,
     parent: &str,
@@ -237,6 +251,7 @@ async fn dial_once(
     role: Role,
     connector: &dyn Connector,
     settings: &SyncSettings,
+    established: &mut Option<tokio::time::Instant>,
 ) -> Result<()> {
     let (tx, rx) = mpsc::channel(16);
     tx.send(super::frame(Frame::Hello(hello_for(node, parent)?)))
@@ -285,6 +300,7 @@ async fn dial_once(
         )));
     }
     check_protocol(&hello)?;
+    *established = Some(tokio::time::Instant::now());
     run_session(
         node.clone(),
         parent.to_string(),
@@ -407,4 +423,149 @@ where
         }
     });
     Ok(ReceiverStream::new(rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::Level;
+    use crate::node::{NodeSettings, Seams, WriterMode};
+    use crate::store::memory::MemoryStorage;
+    use crate::store::NodeStore;
+
+    /// A link in memory to a parent whose connections end `life` after each dial (with an
+    /// error, as when the parent's process is killed and comes straight back), or that
+    /// cannot be reached at all (`life` None). Records when each dial came.
+    struct Flaky {
+        parent: Node,
+        life: Option<Duration>,
+        dials: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Connector for Flaky {
+        fn open(
+            &self,
+            _peer: String,
+            _address: String,
+            outbound: ReceiverStream<pb::SyncFrame>,
+        ) -> Pin<Box<dyn Future<Output = Result<FrameStream>> + Send>> {
+            if let Ok(mut d) = self.dials.lock() {
+                d.push(Instant::now());
+            }
+            let (parent, life) = (self.parent.clone(), self.life);
+            Box::pin(async move {
+                let life = life.ok_or_else(|| Error::Transport("connection refused".into()))?;
+                let inbound = outbound.map(Ok::<_, tonic::Status>);
+                let out = accept_child(parent, inbound, SyncSettings::default(), None)
+                    .await
+                    .map_err(|s| Error::Transport(s.message().to_string()))?;
+                let cut = tokio::time::sleep(life);
+                let reset = futures::stream::once(async {
+                    Err(tonic::Status::unavailable("connection reset"))
+                });
+                Ok(Box::pin(out.map(Ok).take_until(cut).chain(reset)) as FrameStream)
+            })
+        }
+    }
+
+    fn open(code: &str, key: &ed25519_dalek::SigningKey, root: &ed25519_dalek::SigningKey) -> Node {
+        let settings = NodeSettings {
+            code: code.into(),
+            root_code: "620000".into(),
+            root_key: root.verifying_key(),
+            max_clock_skew_ms: 300_000,
+            max_group: 64,
+        };
+        let seams = Seams {
+            writer: WriterMode::Task { before_sync: None },
+            ..Seams::default()
+        };
+        let store = NodeStore::new(Arc::new(MemoryStorage::new()));
+        Node::open_with(settings, key.clone(), store, Arc::new(SystemClock), seams).expect("open")
+    }
+
+    /// The gaps between one attempt's end and the next dial, over `run` of (paused) time.
+    async fn redial_gaps(life: Option<Duration>, run: Duration) -> Vec<Duration> {
+        let (province_key, city_key) = (crate::event::generate_key(), crate::event::generate_key());
+        let province = open("620000", &province_key, &province_key);
+        province
+            .register_root("甘肃省政协", Level::Province)
+            .await
+            .expect("root");
+        province
+            .register_committee(
+                "620100",
+                "兰州市政协",
+                &hex::encode(city_key.verifying_key().as_bytes()),
+            )
+            .await
+            .expect("city");
+        let city = open("620100", &city_key, &province_key);
+        let dials = Arc::new(Mutex::new(Vec::new()));
+        let connector = Arc::new(Flaky {
+            parent: province.clone(),
+            life,
+            dials: dials.clone(),
+        });
+        let link = tokio::spawn(run_parent_link(
+            city.clone(),
+            "620000".into(),
+            "mem://620000".into(),
+            connector,
+            SyncSettings::default(),
+        ));
+        tokio::time::sleep(run).await;
+        city.halt();
+        province.halt();
+        link.abort();
+        let dials = dials.lock().map(|d| d.clone()).unwrap_or_default();
+        dials
+            .windows(2)
+            .map(|w| (w[1] - w[0]).saturating_sub(life.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Regression (tests/crash_federation.rs): a parent restarted again and again used to
+    /// leave its children waiting longer and longer — up to 30 s — before each redial,
+    /// because only attempts of 10 s reset the backoff.
+    #[tokio::test(start_paused = true)]
+    async fn a_session_that_ran_resets_the_backoff() {
+        let gaps = redial_gaps(Some(Duration::from_secs(2)), Duration::from_secs(60)).await;
+        assert!(
+            gaps.len() >= 20,
+            "only {} redials in 60 s: {gaps:?}",
+            gaps.len()
+        );
+        for g in &gaps {
+            assert!(
+                *g <= Duration::from_millis(150),
+                "the child waited {g:?} to redial a parent that was up: {gaps:?}"
+            );
+        }
+    }
+
+    /// And a parent that cannot be reached still gets exponential backoff, as does one that
+    /// drops every session at once.
+    #[tokio::test(start_paused = true)]
+    async fn quick_failures_still_back_off() {
+        for life in [None, Some(Duration::from_millis(200))] {
+            let gaps = redial_gaps(life, Duration::from_secs(60)).await;
+            assert!(
+                (6..=12).contains(&gaps.len()),
+                "{life:?}: {} redials in 60 s: {gaps:?}",
+                gaps.len()
+            );
+            for w in gaps.windows(2) {
+                assert!(
+                    w[1] >= w[0] || w[1] >= Duration::from_secs(20),
+                    "{life:?}: the backoff did not grow: {gaps:?}"
+                );
+            }
+        }
+    }
 }

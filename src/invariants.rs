@@ -1,17 +1,30 @@
-//! The invariants checked after the faults heal. Each check reads the nodes' stores
-//! directly and returns what it found wrong, one line per violation.
+//! The invariants of issue 5, checked over a federation's stores once it has settled: by the
+//! deterministic simulation ([`crate::sim`], in-memory stores) after its faults heal, and by
+//! `tests/crash_federation.rs` over the sled stores of real `liandong serve` processes that
+//! were killed with SIGKILL again and again. Each check reads the nodes' stores directly and
+//! returns what it found wrong, one line per violation, naming the node, the event and what
+//! was expected.
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::net::Injected;
 use crate::domain::record::{RecordKey, RecordState};
 use crate::domain::{audience, authz, Fact, Roster};
 use crate::event::Envelope;
 use crate::node::Node;
 use crate::store::node_store::LogEntry;
 use crate::store::Space;
+
+/// What the network forged or tampered with, for the checks: none of it may be held anywhere
+/// (empty where nothing was injected).
+#[derive(Clone, Debug, Default)]
+pub struct Injected {
+    /// Ids of injected events that no genuine event has.
+    pub ids: BTreeSet<Uuid>,
+    /// SHA-256 of every injected `SignedEvent` frame, as the quarantine keeps it.
+    pub frames: BTreeSet<[u8; 32]>,
+}
 
 /// What one node holds, read once.
 pub struct Held {
@@ -158,14 +171,26 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
             out.push(format!(
                 "1 lost: {origin} got a receipt for event {id}, which no node holds"
             ));
+        } else if let Some(h) = held.iter().find(|h| h.code == *origin) {
+            // The author synced it before answering: it must hold it whatever happened since.
+            if !h.events.contains_key(id) {
+                out.push(format!(
+                    "1 lost: {origin} got a receipt for {} ({id}) and no longer holds it",
+                    describe(&all[id])
+                ));
+            }
         }
     }
     for (code, ids) in expect.announced {
         if let Some(h) = held.iter().find(|h| h.code == *code) {
             for id in ids {
                 if !h.events.contains_key(id) {
+                    let what = all
+                        .get(id)
+                        .map(describe)
+                        .unwrap_or_else(|| "held nowhere".into());
                     out.push(format!(
-                        "1 lost: {code} announced event {id} durable and no longer holds it"
+                        "1 lost: {code} announced event {id} ({what}) durable and no longer holds it"
                     ));
                 }
             }
