@@ -17,7 +17,9 @@
 //! - `footprint`: resident memory of an idle node and of one holding N events (separate
 //!   processes), disk bytes per event, start-up time;
 //! - `national`: every committee of `shared/data/divisions/` in one process over in-memory
-//!   links: a national notice reaches every county, every county's report reaches the root.
+//!   links: a national notice reaches every county, every county's report reaches the root;
+//! - `backup`: export, verify and import of a province's store of N events.
+pub mod backup;
 pub mod fanout;
 pub mod footprint;
 pub mod limits;
@@ -35,13 +37,13 @@ use crate::{Error, Result};
 /// `liandong bench [SCENARIO...] [--quick]`
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Scenarios to run: limits, relay, catchup, fanout, scoped, footprint, national (all when
-    /// none is named).
+    /// Scenarios to run: limits, relay, catchup, fanout, scoped, footprint, national, backup
+    /// (all when none is named).
     pub scenarios: Vec<String>,
     /// Small sizes: checks that every scenario runs (CI), not how fast.
     #[arg(long)]
     pub quick: bool,
-    /// Events for relay and catch-up (default 100,000; 2,000 with --quick).
+    /// Events for relay, catch-up and backup (default 100,000; 2,000 with --quick).
     #[arg(long)]
     pub events: Option<usize>,
     /// Events held by the loaded node of `footprint` (default 1,000,000; 5,000 with --quick).
@@ -65,7 +67,7 @@ pub struct BenchArgs {
     pub footprint_child: Option<std::path::PathBuf>,
 }
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "limits",
     "relay",
     "catchup",
@@ -73,6 +75,7 @@ const ALL: [&str; 7] = [
     "scoped",
     "footprint",
     "national",
+    "backup",
 ];
 
 /// Runs the chosen scenarios and prints their figures.
@@ -113,6 +116,7 @@ pub async fn run(args: BenchArgs, json_stdout: bool) -> Result<()> {
             "scoped" => relay::scoped(&args).await?,
             "footprint" => footprint::run(&args).await?,
             "national" => national::run(&args).await?,
+            "backup" => backup::run(&args).await?,
             _ => Value::Null,
         };
         println!("  ({s}: {:.1} s)", t.elapsed().as_secs_f64());
