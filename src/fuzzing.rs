@@ -134,6 +134,8 @@ pub fn seeds() -> Vec<Vec<u8>> {
                 up_to: 1,
                 backfill_complete_at: 0,
                 sender_head: 1,
+                sender_chain_seq: 0,
+                sender_chain_hash: vec![],
             })),
         };
         out.push(batch.encode_to_vec());

@@ -197,6 +197,8 @@ async fn forged_event_is_quarantined() -> Result<()> {
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: 1,
+            sender_chain_seq: 0,
+            sender_chain_hash: vec![],
         })),
     })
     .await?;

@@ -34,7 +34,11 @@ impl Committee for CommitteeService {
     }
     async fn revoke_key(&self, r: Request<pb::RevokeKeyRequest>) -> R<pb::Receipt> {
         let r = r.into_inner();
-        ok(self.node.revoke_key(&r.code, &r.reason).await)
+        let through = (r.valid_through_seq > 0).then_some(r.valid_through_seq);
+        ok(self
+            .node
+            .revoke_key_through(&r.code, &r.reason, through)
+            .await)
     }
     async fn show_quarantine(&self, r: Request<pb::QuarantineRef>) -> R<pb::QuarantineEntry> {
         ok(self.node.quarantine_entry(&r.into_inner().id))

@@ -245,6 +245,8 @@ async fn grpc_limit(events: usize) -> Result<f64> {
                 up_to: 0,
                 backfill_complete_at: 0,
                 sender_head: 0,
+                sender_chain_seq: 0,
+                sender_chain_hash: vec![],
             };
             if tx
                 .send(pb::SyncFrame {

@@ -147,13 +147,18 @@ pub enum CommitteeCmd {
         #[arg(long)]
         key: String,
     },
-    /// Revoke a child's key (a compromised machine): its events after the last one this node
-    /// holds become void everywhere, and it cannot write until given a new key.
+    /// Revoke a child's key (a compromised machine): its events after the furthest point this
+    /// node knows its chain reached become void everywhere, and it cannot write until given a
+    /// new key (`rotate-key`).
     RevokeKey {
         #[arg(long)]
         code: String,
         #[arg(long)]
         reason: String,
+        /// The child's last sequence number that stays valid (default: the furthest this node
+        /// knows of; earlier if you know when the machine was lost).
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        valid_through: u64,
     },
 }
 
@@ -339,9 +344,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .into_inner();
             emit(json, &r, |r| print::receipt("key rotated", r))
         }
-        Command::Committee(CommitteeCmd::RevokeKey { code, reason }) => {
+        Command::Committee(CommitteeCmd::RevokeKey {
+            code,
+            reason,
+            valid_through,
+        }) => {
             let r = c
-                .revoke_key(pb::RevokeKeyRequest { code, reason })
+                .revoke_key(pb::RevokeKeyRequest {
+                    code,
+                    reason,
+                    valid_through_seq: valid_through,
+                })
                 .await?
                 .into_inner();
             emit(json, &r, |r| print::receipt("key revoked", r))

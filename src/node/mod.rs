@@ -93,6 +93,8 @@ pub struct LinkStatus {
     pub peer_head: u64,
     /// What we hold of the peer's log.
     pub received_position: u64,
+    /// The peer's own chain head (seq, hash) as its heartbeats last told us.
+    pub peer_chain: Option<(u64, [u8; 32])>,
     pub last_seen_ms: u64,
     pub last_error: String,
     /// Batches received in this session (0 until the first; reset at each link-up).

@@ -215,14 +215,26 @@ impl Node {
         .await
     }
 
-    /// Gives a child a new key. Its chain continues after the last of its events held here;
-    /// the child's new key signs from the next seq on.
+    /// The furthest point of a child's chain this node knows: the last of its events held
+    /// here, or the head its links reported (kept with the cursor, and live), which also counts
+    /// the events this node does not see (a county's notices to its own subtree).
+    fn child_chain_head(&self, code: &str) -> Result<Option<(u64, [u8; 32])>> {
+        let held = self.store().last_of_origin(code)?;
+        let cursor = self.store().cursor(code)?.peer_chain();
+        let live = self.links().get(code).and_then(|l| l.peer_chain);
+        Ok([held, cursor, live]
+            .into_iter()
+            .flatten()
+            .max_by_key(|(s, _)| *s))
+    }
+
+    /// Gives a child a new key. Its chain continues after the furthest of its events this
+    /// node knows of ([`Node::child_chain_head`]); the new key signs from the next seq on.
     pub async fn rotate_key(&self, code: &str, public_key_hex: &str) -> Result<pb::Receipt> {
         let key = crate::event::parse_public_key(public_key_hex).map_err(invalid)?;
         self.check_own_child(code)?;
         let (chain_seq, chain_hash) = self
-            .store()
-            .last_of_origin(code)?
+            .child_chain_head(code)?
             .map(|(s, h)| (s, h.to_vec()))
             .unwrap_or((0, Vec::new()));
         let root = self.roster().root.clone();
@@ -239,9 +251,22 @@ impl Node {
         .await
     }
 
-    /// Revokes a child's current key: its events after the last one held here are void
-    /// everywhere. The child cannot write until it is given a new key.
+    /// Revokes a child's key; what it signed up to the furthest point of its chain this node
+    /// knows of stays valid ([`Node::revoke_key_through`]).
     pub async fn revoke_key(&self, code: &str, reason: &str) -> Result<pb::Receipt> {
+        self.revoke_key_through(code, reason, None).await
+    }
+
+    /// Revokes a child's key: its events after `valid_through` (default: the furthest this
+    /// node knows the child's chain went — the events of it held here, and the chain head the
+    /// child's batches last reported, kept with the link's cursor, which also counts the
+    /// child's events this node does not see) become void everywhere.
+    pub async fn revoke_key_through(
+        &self,
+        code: &str,
+        reason: &str,
+        valid_through: Option<u64>,
+    ) -> Result<pb::Receipt> {
         self.check_own_child(code)?;
         if reason.trim().is_empty() {
             return Err(invalid(
@@ -253,11 +278,8 @@ impl Node {
             .get(code)
             .map(|m| m.key)
             .ok_or_else(|| invalid("not in the roster"))?;
-        let valid_through = self
-            .store()
-            .last_of_origin(code)?
-            .map(|(s, _)| s)
-            .unwrap_or(0);
+        let known = self.child_chain_head(code)?.map_or(0, |(s, _)| s);
+        let valid_through = valid_through.unwrap_or(known);
         let root = self.roster().root.clone();
         self.author(
             Kind::Subtree(root),

@@ -34,6 +34,22 @@ pub struct Cursor {
     /// The peer's store id that `position` refers to (a replaced store starts over).
     #[serde(default)]
     pub peer_log_id: Vec<u8>,
+    /// The peer's own chain head as its batches last said (`Batch.sender_chain_seq`): how far
+    /// a child's chain went, for a revocation of its key, even where the parent does not see
+    /// the events themselves.
+    #[serde(default)]
+    pub peer_chain_seq: u64,
+    /// The hash of the peer's event `peer_chain_seq` (empty with 0).
+    #[serde(default)]
+    pub peer_chain_hash: Vec<u8>,
+}
+
+impl Cursor {
+    /// The peer's chain head as far as this cursor knows: (seq, hash).
+    pub fn peer_chain(&self) -> Option<(u64, [u8; 32])> {
+        let hash: [u8; 32] = self.peer_chain_hash.as_slice().try_into().ok()?;
+        (self.peer_chain_seq > 0).then_some((self.peer_chain_seq, hash))
+    }
 }
 
 /// A refused event, kept with its reason.

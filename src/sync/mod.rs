@@ -332,7 +332,16 @@ where
                         position: held.position.max(b.up_to),
                         roster_version: held.roster_version.max(b.backfill_complete_at),
                         peer_log_id: peer_hello_log_id.clone(),
+                        peer_chain_seq: held.peer_chain_seq,
+                        peer_chain_hash: held.peer_chain_hash.clone(),
                     });
+                    if let Some(c) = cursor.as_mut() {
+                        if b.sender_chain_seq > c.peer_chain_seq && b.sender_chain_hash.len() == 32
+                        {
+                            c.peer_chain_seq = b.sender_chain_seq;
+                            c.peer_chain_hash = b.sender_chain_hash.clone();
+                        }
+                    }
                 }
                 crate::telemetry::batch_received(&peer, &b.events);
                 let received = Received {
@@ -366,9 +375,14 @@ where
                     l.acked_position = l.acked_position.max(a.batch_id)
                 })
             }
-            Some(Frame::Heartbeat(h)) => {
-                node.update_link(&peer, |l| l.peer_head = l.peer_head.max(h.sender_head))
-            }
+            Some(Frame::Heartbeat(h)) => node.update_link(&peer, |l| {
+                l.peer_head = l.peer_head.max(h.sender_head);
+                if let Ok(hash) = <[u8; 32]>::try_from(h.sender_chain_hash.as_slice()) {
+                    if h.sender_chain_seq > l.peer_chain.map_or(0, |(s, _)| s) {
+                        l.peer_chain = Some((h.sender_chain_seq, hash));
+                    }
+                }
+            }),
             Some(Frame::Hello(_)) => {
                 break Err(Error::Malformed(format!("{peer} sent a second Hello")))
             }
@@ -574,12 +588,15 @@ async fn send_loop(
             )?;
             position = last;
             clock.sent(&peer, last, &events);
+            let own = node.store().own_chain()?;
             let batch = pb::Batch {
                 batch_id: last,
                 events,
                 up_to: last,
                 backfill_complete_at: 0,
                 sender_head: head,
+                sender_chain_seq: own.seq,
+                sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
             };
             tx.send(frame(Frame::Batch(batch)))
                 .await
@@ -593,7 +610,12 @@ async fn send_loop(
             r = head_rx.changed() => if r.is_err() { return Ok(()) },
             r = roster_rx.changed() => if r.is_err() { return Ok(()) },
             _ = tokio::time::sleep(settings.heartbeat) => {
-                let hb = pb::Heartbeat { sender_head: node.durable_head() };
+                let own = node.store().own_chain()?;
+                let hb = pb::Heartbeat {
+                    sender_head: node.durable_head(),
+                    sender_chain_seq: own.seq,
+                sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+                };
                 tx.send(frame(Frame::Heartbeat(hb))).await.map_err(|_| Error::Shutdown)?;
             }
         }
@@ -631,23 +653,29 @@ async fn backfill(
         }
         sent += events.len();
         clock.sent(peer, 0, &events);
+        let own = node.store().own_chain()?;
         let batch = pb::Batch {
             batch_id: 0,
             events,
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: node.durable_head(),
+            sender_chain_seq: own.seq,
+            sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
         };
         tx.send(frame(Frame::Batch(batch)))
             .await
             .map_err(|_| Error::Shutdown)?;
     }
+    let own = node.store().own_chain()?;
     let done = pb::Batch {
         batch_id: 0,
         events: Vec::new(),
         up_to: 0,
         backfill_complete_at: roster_version,
         sender_head: node.durable_head(),
+        sender_chain_seq: own.seq,
+        sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
     };
     tx.send(frame(Frame::Batch(done)))
         .await
