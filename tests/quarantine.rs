@@ -189,11 +189,19 @@ async fn forged_event_is_quarantined() -> Result<()> {
         now_hlc(&lanzhou),
         PROVINCE,
     );
+    // Out of scope: 靖远县's own notice to its own subtree (signed with its real key), which
+    // nothing under 兰州市 may see, pushed by 榆中县's link.
+    let elsewhere = guidance_event(
+        fed.key(JINGYUAN)?,
+        JINGYUAN,
+        &ChainHead::default(),
+        now_hlc(&lanzhou),
+    );
     const BATCH: u64 = 1;
     tx.send(pb::SyncFrame {
         kind: Some(Frame::Batch(pb::Batch {
             batch_id: BATCH,
-            events: vec![signed(&forged), signed(&legit)],
+            events: vec![signed(&forged), signed(&legit), signed(&elsewhere)],
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: 1,
@@ -217,13 +225,19 @@ async fn forged_event_is_quarantined() -> Result<()> {
     })
     .await
     .context("no Ack from 兰州市")??;
-    assert_eq!(ack.refused, 1);
+    assert_eq!(ack.refused, 2);
 
     let q = lanzhou.quarantine_view()?.entries;
-    assert_eq!(q.len(), 1, "{q:#?}");
-    assert!(q[0].reason.contains("signature"), "{}", q[0].reason);
-    assert_eq!(q[0].origin, PROVINCE);
-    assert_eq!(q[0].received_from, YUZHONG);
+    assert_eq!(q.len(), 2, "{q:#?}");
+    let by_origin = |o: &str| q.iter().find(|e| e.origin == o).cloned();
+    let bad_sig = by_origin(PROVINCE).context("the forgery's entry")?;
+    assert!(bad_sig.reason.contains("signature"), "{}", bad_sig.reason);
+    assert_eq!(bad_sig.received_from, YUZHONG);
+    let scope = by_origin(JINGYUAN).context("the out-of-scope entry")?;
+    assert_eq!(scope.category, "out of scope", "{scope:#?}");
+    assert!(scope.reason.contains(LANZHOU), "{}", scope.reason);
+    assert_eq!(scope.received_from, YUZHONG);
+    assert!(!lanzhou.store().has_event(&elsewhere.id)?);
     assert!(!lanzhou.store().has_event(&forged.id)?);
     assert!(lanzhou.store().state(&record_of(&forged))?.is_none());
     // The rest of the batch was applied, and relayed up to the province.
@@ -371,4 +385,59 @@ fn cli(fed: &liandong::fixture::Federation, code: &str, args: &[&str]) -> Result
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8(out.stdout)?)
+}
+
+/// An event of a kind this version does not know (from a newer node), properly signed: kept
+/// byte for byte, forwarded by its audience to the counties, applied to nothing, refused
+/// nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_kind_is_kept_and_forwarded_but_not_applied() -> Result<()> {
+    use prost::Message;
+    let mut fed = gansu_federation(&[]).await?;
+    let province = fed.node(PROVINCE)?.clone();
+    let chain = province.store().own_chain()?;
+    let mut event = pb::Event {
+        id: liandong::domain::ids::new(PROVINCE).as_bytes().to_vec(),
+        origin: PROVINCE.into(),
+        seq: chain.seq + 1,
+        prev: chain.hash.map(|h| h.to_vec()).unwrap_or_default(),
+        hlc: now_hlc(&province),
+        audience: Some(pb::Audience {
+            kind: Some(Kind::Subtree(PROVINCE.into())),
+        }),
+        body: None,
+    }
+    .encode_to_vec();
+    // Field 200 of Event: a body kind added by a later version.
+    prost::encoding::string::encode(200, &"协商议程（新版本）".to_string(), &mut event);
+    let signature = ed25519_dalek::Signer::sign(fed.key(PROVINCE)?, &event)
+        .to_bytes()
+        .to_vec();
+    let frame = pb::SignedEvent {
+        event: event.clone(),
+        signature,
+    }
+    .encode_to_vec();
+    let id = Envelope::open(&frame)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .id;
+    let r = province.ingest("import", vec![frame.clone()], None).await?;
+    assert_eq!((r.stored, r.refused), (1, 0), "{r:?}");
+    for c in [LANZHOU, YUZHONG, JINGYUAN, HUINING] {
+        wait(&fed, &format!("{c} to hold the unknown kind"), |f| {
+            holds(f, c, id)
+        })
+        .await?;
+        let node = fed.node(c)?;
+        let held = node.store().event_frame(&id)?.context("held")?;
+        let kept = pb::SignedEvent::decode(held.as_slice())?;
+        assert_eq!(
+            kept.event, event,
+            "{c} keeps the exact bytes, unknown field included"
+        );
+    }
+    assert_nothing_quarantined(&fed)?;
+    drop(province);
+    fed.stop_all().await;
+    Ok(())
 }
