@@ -7,14 +7,17 @@ fn corpus(dir: &str) -> Vec<Vec<u8>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
         .join(dir);
+    let entries = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("the kept corpus {} is missing: {e}", path.display()));
     let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(path) {
-        for e in entries.flatten() {
-            if let Ok(bytes) = std::fs::read(e.path()) {
-                out.push(bytes);
-            }
-        }
+    for e in entries {
+        let e = e.unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        out.push(
+            std::fs::read(e.path())
+                .unwrap_or_else(|err| panic!("reading {}: {err}", e.path().display())),
+        );
     }
+    assert!(!out.is_empty(), "the kept corpus {} is empty", path.display());
     out
 }
 
