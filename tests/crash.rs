@@ -1,45 +1,21 @@
 //! Crash safety with the real binary: whatever the CLI got a receipt for survives `kill -9`
 //! of `liandong serve` right after.
-use std::net::{SocketAddr, TcpListener, TcpStream};
+#[path = "common/process.rs"]
+mod process;
+use process::{check, free_port, liandong};
+
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_liandong");
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The node's local API token, read from the api.token file its `init` wrote.
 static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// A free port on 127.0.0.1 (bound, then released for the node to take).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn liandong() -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("LIANDONG_CONFIG")
-        .env_remove("LIANDONG_API")
-        .env_remove("LIANDONG_LISTEN")
-        .env_remove("LIANDONG_API_LISTEN")
-        .env_remove("LIANDONG_TOKEN")
-        .env("RUST_LOG", "warn,liandong=info");
-    c
-}
-
-fn check(what: &str, out: Output) -> Result<Output> {
-    ensure!(
-        out.status.success(),
-        "`liandong {what}` failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(out)
-}
 
 /// A `liandong serve` child process, killed (SIGKILL) when dropped, whatever happened.
 struct Server {

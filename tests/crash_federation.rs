@@ -17,8 +17,12 @@
 //! `CRASH_SEED=…` replays the choice of victims and moments (the printed seed of a failing
 //! run); `CRASH_KILLS=N` kills N times (default 20). The timing of the processes themselves is
 //! the machine's, so a replay repeats the schedule, not the exact interleaving.
+#[path = "common/process.rs"]
+mod process;
+use process::{free_port, liandong};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +38,6 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_liandong");
 /// How long a node may take to open its API after a (re)start.
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// How long the federation may take to settle once the kills and the workload stop.
@@ -114,27 +117,6 @@ fn below(code: &str) -> Vec<&'static str> {
 
 fn level(code: &str) -> &'static str {
     ["province", "city", "county"][above(code).len().min(2)]
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn liandong() -> Command {
-    let mut c = Command::new(BIN);
-    for v in [
-        "LIANDONG_CONFIG",
-        "LIANDONG_API",
-        "LIANDONG_LISTEN",
-        "LIANDONG_API_LISTEN",
-        "LIANDONG_TOKEN",
-        "LIANDONG_INSECURE",
-        "LIANDONG_METRICS_LISTEN",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("RUST_LOG", "warn,liandong=info").env("NO_COLOR", "1");
-    c
 }
 
 /// Runs a setup command; returns its stdout.

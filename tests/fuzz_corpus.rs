@@ -17,7 +17,11 @@ fn corpus(dir: &str) -> Vec<Vec<u8>> {
                 .unwrap_or_else(|err| panic!("reading {}: {err}", e.path().display())),
         );
     }
-    assert!(!out.is_empty(), "the kept corpus {} is empty", path.display());
+    assert!(
+        !out.is_empty(),
+        "the kept corpus {} is empty",
+        path.display()
+    );
     out
 }
 

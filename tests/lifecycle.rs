@@ -3,48 +3,20 @@
 //! answers; `export`, `verify` and `import` move a stopped node's data to a new machine.
 #![cfg(unix)]
 
+#[path = "common/process.rs"]
+mod process;
+use process::{check, free_port, liandong};
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_liandong");
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn liandong() -> Command {
-    let mut c = Command::new(BIN);
-    for v in [
-        "LIANDONG_CONFIG",
-        "LIANDONG_API",
-        "LIANDONG_LISTEN",
-        "LIANDONG_API_LISTEN",
-        "LIANDONG_METRICS_LISTEN",
-        "LIANDONG_DATA_DIR",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("RUST_LOG", "warn,liandong=info").env("NO_COLOR", "1");
-    c
-}
-
-fn check(what: &str, out: Output) -> Result<Output> {
-    ensure!(
-        out.status.success(),
-        "`liandong {what}` failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(out)
-}
 
 /// `liandong --config <config> --json <args>`, parsed.
 fn offline(config: &Path, args: &[&str]) -> Result<Value> {
