@@ -431,7 +431,7 @@ impl Node {
                 charter: false,
             }),
             Body::JointMeetingConvened(pb::JointMeetingConvened {
-                meeting_id: Uuid::now_v7().as_bytes().to_vec(),
+                meeting_id: self.new_id().as_bytes().to_vec(),
                 group_id: group.to_string(),
                 year,
                 theme: theme.trim().to_string(),
@@ -472,7 +472,7 @@ impl Node {
             }
         };
         let (cid, version) = if revise.is_empty() {
-            (Uuid::now_v7().as_bytes().to_vec(), 1)
+            (self.new_id().as_bytes().to_vec(), 1)
         } else {
             let wanted = revise.replace('-', "").to_lowercase();
             let found: Vec<&joint::Contribution> = m

@@ -37,7 +37,7 @@ use crate::domain::Level;
 use crate::node::{Node, NodeSettings, Seams, WriterMode};
 use crate::store::memory::MemoryStorage;
 use crate::store::{NodeStore, Storage};
-use crate::sync::{run_parent_link, SyncSettings};
+use crate::sync::{run_parent_link, run_peer_link, SyncSettings};
 use clock::SimClock;
 use net::{Faults, Net, SimConnector};
 
@@ -69,6 +69,40 @@ pub const GANSU: [Member; 13] = [
     m("620522", "秦安县政协", Some("620500")),
     m("620523", "甘谷县政协", Some("620500")),
 ];
+
+/// Qinghai: the root of a federation of its own (its own trust anchor), two cities and three
+/// counties (6 nodes), codes from `shared/data/divisions`.
+pub const QINGHAI: [Member; 6] = [
+    m("630000", "青海省政协", None),
+    m("630100", "西宁市政协", Some("630000")),
+    m("630200", "海东市政协", Some("630000")),
+    m("630121", "大通回族土族自治县政协", Some("630100")),
+    m("630123", "湟源县政协", Some("630100")),
+    m("630223", "互助土族自治县政协", Some("630200")),
+];
+
+/// The lateral links between the federations' roots, as (lower code, higher code): the lower
+/// code dials ([`crate::sync::dials`]) with `Role::Peer`.
+pub const LATERAL: [(&str, &str); 1] = [("620000", "630000")];
+
+/// Every committee of the simulation, Gansu's tree then Qinghai's.
+pub fn members() -> impl Iterator<Item = &'static Member> {
+    GANSU.iter().chain(QINGHAI.iter())
+}
+
+/// The root of `code`'s federation.
+pub fn root_of(code: &str) -> Option<&'static str> {
+    let mut m = members().find(|m| m.code == code)?;
+    while let Some(p) = m.parent {
+        m = members().find(|x| x.code == p)?;
+    }
+    Some(m.code)
+}
+
+/// The roots of the federations.
+pub fn roots() -> impl Iterator<Item = &'static Member> {
+    members().filter(|m| m.parent.is_none())
+}
 
 /// What one run does.
 #[derive(Clone, Debug)]
@@ -257,6 +291,8 @@ fn locked(rng: &Mutex<StdRng>) -> std::sync::MutexGuard<'_, StdRng> {
 /// One committee's machine: its store survives crashes; its node comes and goes.
 struct Slot {
     member: Member,
+    /// The root of its federation: its trust anchor.
+    root: &'static str,
     key: SigningKey,
     storage: Arc<MemoryStorage>,
     clock: Arc<SimClock>,
@@ -289,8 +325,8 @@ struct Sim {
     trace: Trace,
     net: Arc<Net>,
     slots: BTreeMap<String, Slot>,
-    root: String,
-    root_key: ed25519_dalek::VerifyingKey,
+    /// Each federation's root and its anchor key.
+    roots: BTreeMap<String, ed25519_dalek::VerifyingKey>,
     sync: SyncSettings,
     agenda: BTreeMap<(u64, u64), Action>,
     agenda_seq: u64,
@@ -316,13 +352,14 @@ impl Sim {
         let trace = TraceLog::new(cfg.echo);
         let mut rng = StdRng::seed_from_u64(derive(cfg.seed, 0));
         let mut keys = BTreeMap::new();
-        for mem in GANSU.iter() {
+        for mem in members() {
             let mut seed = [0u8; 32];
             rng.fill(&mut seed);
             keys.insert(mem.code.to_string(), SigningKey::from_bytes(&seed));
         }
-        let root = GANSU[0].code.to_string();
-        let root_key = keys[&root].verifying_key();
+        let roots: BTreeMap<String, ed25519_dalek::VerifyingKey> = self::roots()
+            .map(|m| (m.code.to_string(), keys[m.code].verifying_key()))
+            .collect();
         let sync = SyncSettings {
             // Small batches: more of them, more interleavings.
             batch_events: 8,
@@ -334,12 +371,10 @@ impl Sim {
             sync.clone(),
             cfg.net_faults.clone(),
             keys.clone(),
-            &root,
             trace.clone(),
         );
         // Which counties are registered late.
-        let counties: Vec<&Member> = GANSU
-            .iter()
+        let counties: Vec<&Member> = members()
             .filter(|m| Level::implied_by(m.code) == Level::County)
             .collect();
         let mut late = BTreeSet::new();
@@ -347,7 +382,7 @@ impl Sim {
             late.insert(counties[rng.gen_range(0..counties.len())].code);
         }
         let mut slots = BTreeMap::new();
-        for (i, mem) in GANSU.iter().enumerate() {
+        for (i, mem) in members().enumerate() {
             let skew = if cfg.faults && cfg.max_skew_ms > 0 {
                 rng.gen_range(-cfg.max_skew_ms..=cfg.max_skew_ms)
             } else {
@@ -358,6 +393,7 @@ impl Sim {
                 mem.code.to_string(),
                 Slot {
                     member: mem.clone(),
+                    root: root_of(mem.code).unwrap_or(mem.code),
                     key: keys[mem.code].clone(),
                     storage: Arc::new(MemoryStorage::new()),
                     clock: Arc::new(SimClock::new(skew)),
@@ -379,8 +415,7 @@ impl Sim {
             trace,
             net,
             slots,
-            root,
-            root_key,
+            roots,
             sync,
             agenda: BTreeMap::new(),
             agenda_seq: 0,
@@ -422,8 +457,7 @@ impl Sim {
         let announced = self.announced.clone();
         let counters = self.counters.clone();
         let trace = self.trace.clone();
-        let root = self.root.clone();
-        let root_key = self.root_key;
+        let roots = self.roots.clone();
         let sync = self.sync.clone();
         let max_delay = self.cfg.max_sync_delay_ms;
         let Some(slot) = self.slots.get_mut(code) else {
@@ -432,9 +466,12 @@ impl Sim {
         if slot.node.is_some() {
             return;
         }
+        let Some(&root_key) = roots.get(slot.root) else {
+            return;
+        };
         let settings = NodeSettings {
             code: code.to_string(),
-            root_code: root,
+            root_code: slot.root.to_string(),
             root_key,
             max_clock_skew_ms: 300_000,
             max_group: 256,
@@ -492,8 +529,24 @@ impl Sim {
                 parent.to_string(),
                 format!("sim://{parent}"),
                 connector,
-                sync,
+                sync.clone(),
             )));
+        }
+        // A root dials its lateral peers of higher code, over the same simulated network.
+        for (low, high) in LATERAL {
+            if low == code {
+                let connector = Arc::new(SimConnector {
+                    net: net.clone(),
+                    me: code.to_string(),
+                });
+                slot.tasks.push(tokio::spawn(run_peer_link(
+                    node.clone(),
+                    high.to_string(),
+                    format!("sim://{high}"),
+                    connector,
+                    sync.clone(),
+                )));
+            }
         }
         // What the node announces as durable: it must still hold it at the end.
         let mut changes = node.subscribe_changes();
@@ -545,11 +598,11 @@ impl Sim {
         self.schedule(down, Action::Restart(code.to_string()));
     }
 
-    /// The tree's links, as (child, parent).
+    /// Every link: the trees' as (child, parent), then the lateral ones as (dialer, peer).
     fn links(&self) -> Vec<(String, String)> {
-        GANSU
-            .iter()
+        members()
             .filter_map(|m| m.parent.map(|p| (m.code.to_string(), p.to_string())))
+            .chain(LATERAL.iter().map(|(a, b)| (a.to_string(), b.to_string())))
             .collect()
     }
 
@@ -603,19 +656,19 @@ impl Sim {
         for c in &codes {
             self.start_node(c);
         }
-        let root = self.root.clone();
-        let Some(r) = self.node(&root) else {
-            return false;
-        };
-        if let Err(e) = r.register_root(GANSU[0].name, Level::Province).await {
-            self.violations
-                .push(format!("setup: root registration: {e}"));
-            return false;
+        for root in roots() {
+            let Some(r) = self.node(root.code) else {
+                return false;
+            };
+            if let Err(e) = r.register_root(root.name, Level::Province).await {
+                self.violations
+                    .push(format!("setup: root registration of {}: {e}", root.code));
+                return false;
+            }
         }
         // Top-down: each committee registers its children once it knows itself.
         for level in [Level::City, Level::County] {
-            let members: Vec<Member> = GANSU
-                .iter()
+            let members: Vec<Member> = members()
                 .filter(|m| Level::implied_by(m.code) == level)
                 .cloned()
                 .collect();
@@ -645,7 +698,91 @@ impl Sim {
                 return false;
             }
         }
+        if !self.found_group().await {
+            return false;
+        }
         self.line("setup done".into());
+        true
+    }
+
+    /// The roots found the lateral group over their (simulated) lateral link: the lowest code
+    /// proposes version 1 naming every root with its anchor key and hosts for 2026 and 2027;
+    /// the others endorse it once it reached them. Done when it is in force at every root
+    /// (it reaches the rest of each tree, and everything else of the group, under faults).
+    async fn found_group(&mut self) -> bool {
+        let codes: Vec<&'static Member> = roots().collect();
+        let Some(first) = codes.first().and_then(|m| self.node(m.code)) else {
+            return false;
+        };
+        let others: Vec<crate::node::lateral::MemberInput> = codes[1..]
+            .iter()
+            .map(|m| crate::node::lateral::MemberInput {
+                code: m.code.to_string(),
+                name: m.name.to_string(),
+                key: hex::encode(self.slots[m.code].key.verifying_key().as_bytes()),
+            })
+            .collect();
+        let hosts: Vec<(u32, String)> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (2026 + i as u32, m.code.to_string()))
+            .collect();
+        match first
+            .propose_charter(workload::GROUP, workload::GROUP_NAME, &others, &hosts)
+            .await
+        {
+            Ok(r) => self.line(format!(
+                "{}: proposed charter v1 of {} (seq {})",
+                first.code(),
+                workload::GROUP,
+                r.seq
+            )),
+            Err(e) => {
+                self.violations
+                    .push(format!("setup: charter proposal: {e}"));
+                return false;
+            }
+        }
+        for m in &codes[1..] {
+            let code = m.code;
+            let holds = |s: &Sim| {
+                s.node(code).is_some_and(|n| {
+                    n.roster()
+                        .group(workload::GROUP)
+                        .is_some_and(|g| !g.proposals.is_empty())
+                })
+            };
+            if !self.wait_for(Duration::from_secs(120), holds).await {
+                self.violations
+                    .push(format!("setup: the charter proposal did not reach {code}"));
+                return false;
+            }
+            let Some(n) = self.node(code) else {
+                return false;
+            };
+            match n.endorse_charter(workload::GROUP, "").await {
+                Ok(r) => self.line(format!("{code}: endorsed charter v1 (seq {})", r.seq)),
+                Err(e) => {
+                    self.violations
+                        .push(format!("setup: {code} could not endorse: {e}"));
+                    return false;
+                }
+            }
+        }
+        let in_force = |s: &Sim| {
+            codes.iter().all(|m| {
+                s.node(m.code).is_some_and(|n| {
+                    n.roster()
+                        .group(workload::GROUP)
+                        .is_some_and(|g| g.in_force.is_some())
+                })
+            })
+        };
+        if !self.wait_for(Duration::from_secs(120), in_force).await {
+            self.violations
+                .push("setup: the charter did not come in force at every root".into());
+            return false;
+        }
         true
     }
 
@@ -745,9 +882,26 @@ impl Sim {
         if codes.is_empty() {
             return;
         }
-        let code = self.pick(&codes);
+        // A quarter of the decisions go to the lateral group: a root that is up acts in it.
+        let roots: Vec<String> = codes
+            .iter()
+            .filter(|c| self.roots.contains_key(*c))
+            .cloned()
+            .collect();
+        let lateral = !roots.is_empty() && self.rng.gen_bool(0.25);
+        let code = if lateral {
+            self.pick(&roots)
+        } else {
+            self.pick(&codes)
+        };
         let Some(node) = self.node(&code) else { return };
-        let Some(op) = workload::pick(&mut self.rng, &node) else {
+        let op = if lateral {
+            workload::pick_lateral(&mut self.rng, &node)
+                .or_else(|| workload::pick(&mut self.rng, &node))
+        } else {
+            workload::pick(&mut self.rng, &node)
+        };
+        let Some(op) = op else {
             return;
         };
         self.op_count += 1;
@@ -805,8 +959,7 @@ impl Sim {
             }
             // A whole city cut off: its uplink and every link to its counties.
             25..=31 => {
-                let cities: Vec<String> = GANSU
-                    .iter()
+                let cities: Vec<String> = members()
                     .filter(|m| Level::implied_by(m.code) == Level::City)
                     .map(|m| m.code.to_string())
                     .collect();
@@ -946,11 +1099,24 @@ impl Sim {
             .collect()
     }
 
+    /// The federations as their roots see them now (None while a root is down).
+    fn feds(&self) -> Option<check::Feds> {
+        let mut rosters = BTreeMap::new();
+        for root in self.roots.keys() {
+            rosters.insert(root.clone(), self.node(root)?.roster().clone());
+        }
+        let fed_of = self
+            .slots
+            .iter()
+            .map(|(c, s)| (c.clone(), s.root.to_string()))
+            .collect();
+        Some(check::Feds { rosters, fed_of })
+    }
+
     fn converged(&self) -> bool {
-        let Some(root) = self.node(&self.root) else {
+        let Some(feds) = self.feds() else {
             return false;
         };
-        let roster = root.roster().clone();
         let mut held = Vec::new();
         for (code, node) in self.running() {
             match check::Held::read(&code, &node) {
@@ -959,7 +1125,7 @@ impl Sim {
             }
         }
         let all = check::union(&held);
-        let req = check::requirements(&roster, &all);
+        let req = check::requirements(&feds, &all);
         held.iter()
             .all(|h| check::missing(&all, &req, h).is_empty())
             && self.ops.iter().all(|t| t.is_finished())
@@ -997,15 +1163,14 @@ impl Sim {
 
     fn finish(mut self) -> Outcome {
         let nodes = self.running();
-        let roster = self.node(&self.root).map(|n| n.roster().clone());
-        if let Some(roster) = roster {
+        if let Some(feds) = self.feds() {
             let injected = self.net.injected();
             let announced = self.announced.lock().map(|a| a.clone()).unwrap_or_default();
             let receipts = self.receipts.lock().map(|r| r.clone()).unwrap_or_default();
             let found = check::check_all(
                 &nodes,
                 &check::Expect {
-                    roster: &roster,
+                    feds: &feds,
                     injected: &injected,
                     announced: &announced,
                     receipts: &receipts,
@@ -1013,7 +1178,7 @@ impl Sim {
             );
             self.violations.extend(found);
         } else {
-            self.violations.push("the root is not running".into());
+            self.violations.push("a root is not running".into());
         }
         // The end state, in the trace: two runs of a seed must agree on it too.
         let mut total = BTreeSet::new();
