@@ -116,6 +116,9 @@ pub struct Config {
     pub net_faults: Faults,
     /// How many counties are registered only during the run (their scope grows late).
     pub late_counties: usize,
+    /// Whether the lateral group is founded during the setup (before any fault) or only
+    /// proposed there and endorsed by the workload while the faults go on.
+    pub found_in_setup: bool,
     /// Largest clock skew of a node, either way (below the nodes' 300 s clock-sanity limit
     /// when two nodes are skewed apart).
     pub max_skew_ms: i64,
@@ -144,6 +147,7 @@ impl Config {
                 inject: 0.01,
             },
             late_counties: 2,
+            found_in_setup: seed % 2 == 0,
             max_skew_ms: 120_000,
             max_sync_delay_ms: 8,
             settle_limit: Duration::from_secs(900),
@@ -707,8 +711,9 @@ impl Sim {
 
     /// The roots found the lateral group over their (simulated) lateral link: the lowest code
     /// proposes version 1 naming every root with its anchor key and hosts for 2026 and 2027;
-    /// the others endorse it once it reached them. Done when it is in force at every root
-    /// (it reaches the rest of each tree, and everything else of the group, under faults).
+    /// with `found_in_setup`, the others endorse it once it reached them, and the setup is
+    /// done when it is in force at every root (it reaches the rest of each tree under the
+    /// faults); without, the workload endorses it during the faults.
     async fn found_group(&mut self) -> bool {
         let codes: Vec<&'static Member> = roots().collect();
         let Some(first) = codes.first().and_then(|m| self.node(m.code)) else {
@@ -742,6 +747,10 @@ impl Sim {
                     .push(format!("setup: charter proposal: {e}"));
                 return false;
             }
+        }
+        if !self.cfg.found_in_setup {
+            // The others endorse it when the workload gets to it, under the faults.
+            return true;
         }
         for m in &codes[1..] {
             let code = m.code;
@@ -1209,6 +1218,25 @@ impl Sim {
             ("virtual ms", self.now_ms()),
         ] {
             stats.insert(k.to_string(), v);
+        }
+        // The group as the first root ends with it.
+        if let Some(root) = roots().next().and_then(|m| self.node(m.code)) {
+            let version = root
+                .roster()
+                .group(workload::GROUP)
+                .and_then(|g| g.in_force.as_ref().map(|c| c.version))
+                .unwrap_or(0);
+            let meetings = root
+                .store()
+                .states_with_tag(b'J')
+                .map(|v| v.len())
+                .unwrap_or(0);
+            self.line(format!(
+                "end group {}: charter v{version} in force, {meetings} joint meetings",
+                workload::GROUP
+            ));
+            stats.insert("charter version".into(), u64::from(version));
+            stats.insert("joint meetings".into(), meetings as u64);
         }
         for v in &self.violations {
             self.trace.line(format!("VIOLATION {v}"));
