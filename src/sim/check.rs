@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::net::Injected;
 use crate::domain::record::{RecordKey, RecordState};
 use crate::domain::{audience, authz, Fact, Roster};
-use crate::pb::audience::Kind;
 use crate::event::Envelope;
 use crate::node::Node;
+use crate::pb::{self, audience::Kind};
 use crate::store::node_store::LogEntry;
 use crate::store::Space;
 
@@ -71,7 +71,9 @@ impl Feds {
     }
 
     fn same_fed(&self, a: &str, b: &str) -> bool {
-        self.fed_of.get(a).is_some_and(|f| self.fed_of.get(b) == Some(f))
+        self.fed_of
+            .get(a)
+            .is_some_and(|f| self.fed_of.get(b) == Some(f))
     }
 }
 
@@ -112,13 +114,24 @@ pub fn required(roster: &Roster, env: &Envelope) -> BTreeSet<String> {
     out
 }
 
-/// For each event of `all`, who must hold it.
+/// For each event of `all`, who must hold it. (Who must hold an event depends only on its
+/// audience and author: computed once per pair.)
 pub fn requirements(
     feds: &Feds,
     all: &BTreeMap<Uuid, Envelope>,
 ) -> BTreeMap<Uuid, BTreeSet<String>> {
+    let mut by_pair: BTreeMap<(Vec<u8>, &str), BTreeSet<String>> = BTreeMap::new();
     all.iter()
-        .map(|(id, env)| (*id, required_in(feds, env)))
+        .map(|(id, env)| {
+            let aud = prost::Message::encode_to_vec(&pb::Audience {
+                kind: Some(env.audience().clone()),
+            });
+            let req = by_pair
+                .entry((aud, env.origin()))
+                .or_insert_with(|| required_in(feds, env))
+                .clone();
+            (*id, req)
+        })
         .collect()
 }
 
@@ -257,6 +270,7 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         }
     }
 
+    let mut verified: BTreeMap<([u8; 32], [u8; 64], String), Result<(), String>> = BTreeMap::new();
     for h in &held {
         let node = &nodes
             .iter()
@@ -373,23 +387,26 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
             if expect.injected.ids.contains(id) {
                 out.push(format!("5 forged: {code} holds injected {}", describe(env)));
             }
-            match authz::verifying_key(
-                roster,
-                env.origin(),
-                env.seq(),
-                env.audience(),
-                env.body(),
-                true,
-            ) {
-                Ok(key) => {
-                    if env.verify(&key).is_err() {
-                        out.push(format!(
-                            "5 forged: {code} holds {} with a bad signature",
-                            describe(env)
-                        ));
+            // The same signed event, in the same federation, verifies once.
+            let verdict = verified
+                .entry((env.hash, env.signature, roster.root.clone()))
+                .or_insert_with(|| {
+                    match authz::verifying_key(
+                        roster,
+                        env.origin(),
+                        env.seq(),
+                        env.audience(),
+                        env.body(),
+                        true,
+                    ) {
+                        Ok(key) => env
+                            .verify(&key)
+                            .map_err(|_| "with a bad signature".to_string()),
+                        Err(r) => Err(format!(": {r}")),
                     }
-                }
-                Err(r) => out.push(format!("5 forged: {code} holds {}: {r}", describe(env))),
+                });
+            if let Err(why) = verdict {
+                out.push(format!("5 forged: {code} holds {} {why}", describe(env)));
             }
             if let Some(body) = env.body() {
                 if let Err(r) = authz::authorize(roster, env.origin(), env.audience(), body) {

@@ -526,7 +526,12 @@ fn forged_event(
 }
 
 /// A joint contribution by `origin` to a meeting of the simulation's group, signed with `key`.
-fn forged_group_event(g: &mut NetInner, origin: &str, seq: u64, key: &SigningKey) -> pb::SignedEvent {
+fn forged_group_event(
+    g: &mut NetInner,
+    origin: &str,
+    seq: u64,
+    key: &SigningKey,
+) -> pb::SignedEvent {
     let mut rand10 = [0u8; 10];
     g.rng.fill(&mut rand10);
     let id = uuid::Builder::from_unix_timestamp_millis(EPOCH_MS, &rand10).into_uuid();

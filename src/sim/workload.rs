@@ -91,7 +91,11 @@ impl Op {
             Op::Endorse(d) => format!("endorse charter {}", &d[..d.len().min(12)]),
             Op::Convene { year, subtrees } => format!(
                 "convene joint meeting {year}{}",
-                if *subtrees { " with subtrees" } else { " (members only)" }
+                if *subtrees {
+                    " with subtrees"
+                } else {
+                    " (members only)"
+                }
             ),
             Op::Contribute { meeting, revise } => match revise {
                 None => format!("contribute to {}", short(meeting)),
@@ -413,7 +417,13 @@ fn lateral_choices(rng: &mut StdRng, node: &Node, choices: &mut Vec<(u32, Op)>) 
         }
         if !topics.is_empty() {
             let topic = topics[rng.gen_range(0..topics.len())];
-            choices.push((2, Op::Rollup { meeting: *id, topic }));
+            choices.push((
+                2,
+                Op::Rollup {
+                    meeting: *id,
+                    topic,
+                },
+            ));
         }
     }
 }
@@ -487,7 +497,8 @@ pub async fn run(node: &Node, op: Op, n: u64) -> crate::Result<pb::Receipt> {
         Op::AcknowledgeReport(r) => node.acknowledge_report(&r.to_string()).await,
         Op::Amend { year, host } => {
             let none: [MemberInput; 0] = [];
-            node.propose_charter(GROUP, "", &none, &[(year, host)]).await
+            node.propose_charter(GROUP, "", &none, &[(year, host)])
+                .await
         }
         Op::Endorse(digest) => node.endorse_charter(GROUP, &digest).await,
         Op::Convene { year, subtrees } => {
