@@ -270,7 +270,9 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         }
     }
 
-    let mut verified: BTreeMap<([u8; 32], [u8; 64], String), Result<(), String>> = BTreeMap::new();
+    // (event hash, signature, federation) → whether it verifies there.
+    type Signed = ([u8; 32], [u8; 64], String);
+    let mut verified: BTreeMap<Signed, Result<(), String>> = BTreeMap::new();
     for h in &held {
         let node = &nodes
             .iter()

@@ -1,4 +1,8 @@
-//! Deterministic simulation: a federation of real node code in one process, under one seed.
+//! Deterministic simulation: two federations of real node code in one process, under one
+//! seed — Gansu ([`GANSU`]: a province, three cities, nine counties) and Qinghai
+//! ([`QINGHAI`]: a province, two cities, three counties), each the root of its own tree with
+//! its own trust anchor, their roots linked laterally ([`LATERAL`], `Role::Peer`) as members
+//! of the group yellow-river-9.
 //!
 //! Everything runs on a single-threaded tokio runtime with paused time, so the schedule is a
 //! function of the seed: the nodes' writers run as tasks ([`crate::node::WriterMode::Task`]),
@@ -7,9 +11,10 @@
 //! come from seeded generators ([`crate::node::Seams`]), and their links run over the
 //! simulated network of [`net`], which applies latency, partitions, resets, duplicates,
 //! replays and forged events. A seeded driver issues the workload ([`workload`]: topics,
-//! assignments, acknowledgements, submissions, returns, reviews, guidance, reports) and the
-//! faults, then heals everything, waits for the federation to settle, and checks the
-//! invariants ([`check`]).
+//! assignments, acknowledgements, submissions, returns, reviews, guidance, reports in both
+//! trees; charter amendments and endorsements, joint meetings, contributions, roll-ups,
+//! drafts, comments in the group) and the faults, then heals everything, waits for both
+//! federations to settle, and checks the invariants ([`check`]).
 //!
 //! `run(&Config::new(seed))` gives an [`Outcome`]: the trace (the same seed gives the same
 //! trace, line for line), the violations, and counters. `tests/sim.rs` runs the seeds;
