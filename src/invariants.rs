@@ -4,6 +4,12 @@
 //! were killed with SIGKILL again and again. Each check reads the nodes' stores directly and
 //! returns what it found wrong, one line per violation, naming the node, the event and what
 //! was expected.
+//!
+//! The simulation runs two federations (Gansu's tree and Qinghai's), linked root to root by a
+//! lateral group. Who must hold an event is the union over the federations of who must hold
+//! it in each one's roster (a tree event reaches no other federation; a group event reaches
+//! the members in force and, with `include_subtrees`, their trees), and every per-node check
+//! uses the roster of that node's own federation.
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
@@ -13,6 +19,7 @@ use crate::domain::record::{RecordKey, RecordState};
 use crate::domain::{audience, authz, Fact, Roster};
 use crate::event::Envelope;
 use crate::node::Node;
+use crate::pb::{self, audience::Kind};
 use crate::store::node_store::LogEntry;
 use crate::store::Space;
 
@@ -63,9 +70,44 @@ pub fn union(held: &[Held]) -> BTreeMap<Uuid, Envelope> {
     all
 }
 
-/// The committees that must hold `env`: its author, every committee in its audience
-/// ([`audience::visible_to`]), and every relay on the tree path from the author to one of
-/// them. ([`audience::visible_within`] is the looser rule a node admits by: it also takes an
+/// The federations of the run: each one's roster as its root holds it, and which federation
+/// each committee belongs to.
+pub struct Feds {
+    pub rosters: BTreeMap<String, Roster>,
+    pub fed_of: BTreeMap<String, String>,
+}
+
+impl Feds {
+    /// The roster of `code`'s own federation.
+    pub fn roster_of(&self, code: &str) -> Option<&Roster> {
+        self.rosters.get(self.fed_of.get(code)?)
+    }
+
+    fn same_fed(&self, a: &str, b: &str) -> bool {
+        self.fed_of
+            .get(a)
+            .is_some_and(|f| self.fed_of.get(b) == Some(f))
+    }
+}
+
+/// Whether an event belongs to a lateral group (and so may cross federations).
+pub fn is_group_event(env: &Envelope) -> bool {
+    matches!(env.audience(), Kind::Group(_))
+}
+
+/// The committees that must hold `env` in the federations of `feds`: the union of
+/// [`required`] over each federation's roster.
+pub fn required_in(feds: &Feds, env: &Envelope) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for roster in feds.rosters.values() {
+        out.extend(required(roster, env));
+    }
+    out
+}
+
+/// The committees of one federation (`roster`) that must hold `env`: its author, every
+/// committee in its audience ([`audience::visible_to`]), and every relay on the tree path
+/// from the author to one of them. ([`audience::visible_within`] is the looser rule a node admits by: it also takes an
 /// event that only something below it may see, such as a county's own topic at the
 /// province, which routing never brings there.)
 pub fn required(roster: &Roster, env: &Envelope) -> BTreeSet<String> {
@@ -85,13 +127,24 @@ pub fn required(roster: &Roster, env: &Envelope) -> BTreeSet<String> {
     out
 }
 
-/// For each event of `all`, who must hold it.
+/// For each event of `all`, who must hold it. (Who must hold an event depends only on its
+/// audience and author: computed once per pair.)
 pub fn requirements(
-    roster: &Roster,
+    feds: &Feds,
     all: &BTreeMap<Uuid, Envelope>,
 ) -> BTreeMap<Uuid, BTreeSet<String>> {
+    let mut by_pair: BTreeMap<(Vec<u8>, &str), BTreeSet<String>> = BTreeMap::new();
     all.iter()
-        .map(|(id, env)| (*id, required(roster, env)))
+        .map(|(id, env)| {
+            let aud = prost::Message::encode_to_vec(&pb::Audience {
+                kind: Some(env.audience().clone()),
+            });
+            let req = by_pair
+                .entry((aud, env.origin()))
+                .or_insert_with(|| required_in(feds, env))
+                .clone();
+            (*id, req)
+        })
         .collect()
 }
 
@@ -118,8 +171,8 @@ fn digest(state: &RecordState) -> String {
 
 /// The inputs of the checks beyond the stores.
 pub struct Expect<'a> {
-    /// The federation's roster (every node must have this same one).
-    pub roster: &'a Roster,
+    /// The federations' rosters (every node must have its own federation's).
+    pub feds: &'a Feds,
     /// What the network forged or tampered with.
     pub injected: &'a Injected,
     /// Per node: every event it announced as durable while the run went on.
@@ -139,10 +192,11 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         }
     }
     let all = union(&held);
-    let roster = expect.roster;
-    let req = requirements(roster, &all);
+    let feds = expect.feds;
+    let req = requirements(feds, &all);
 
-    // 0. Every node has the same roster.
+    // 0. Every node has its federation's roster, and every node of both federations the
+    //    same mirror of each lateral group's charter.
     let members = |r: &Roster| -> Vec<(String, Option<String>, String)> {
         let mut v: Vec<_> = r
             .members()
@@ -157,10 +211,35 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         v.sort();
         v
     };
-    let want = members(roster);
+    let mut groups: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (code, node) in nodes {
-        if members(&node.roster()) != want {
-            out.push(format!("0 roster: {code}'s roster differs from the root's"));
+        let Some(want) = feds.roster_of(code) else {
+            out.push(format!("0 roster: {code} belongs to no federation"));
+            continue;
+        };
+        let mine = node.roster();
+        if members(&mine) != members(want) || mine.root != want.root {
+            out.push(format!(
+                "0 roster: {code}'s roster differs from its root {}'s",
+                want.root
+            ));
+        }
+        for r in feds.rosters.values() {
+            for g in r.groups() {
+                let line = format!("{:?}", mine.group(&g.id));
+                groups
+                    .entry(g.id.clone())
+                    .or_default()
+                    .insert(code.clone(), hex::encode(&Sha256::digest(line)[..8]));
+            }
+        }
+    }
+    for (g, by_node) in &groups {
+        let distinct: BTreeSet<&String> = by_node.values().collect();
+        if distinct.len() > 1 {
+            out.push(format!(
+                "0 group roster: the nodes disagree on the charter of {g}: {by_node:?}"
+            ));
         }
     }
 
@@ -216,6 +295,9 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         }
     }
 
+    // (event hash, signature, federation) → whether it verifies there.
+    type Signed = ([u8; 32], [u8; 64], String);
+    let mut verified: BTreeMap<Signed, Result<(), String>> = BTreeMap::new();
     for h in &held {
         let node = &nodes
             .iter()
@@ -223,8 +305,18 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
             .map(|(_, n)| n.clone());
         let Some(node) = node else { continue };
         let code = &h.code;
-        // 2. Nothing outside its scope (nor anything routing should not have brought).
+        let Some(roster) = feds.roster_of(code) else {
+            continue;
+        };
+        // 2. Nothing outside its scope (nor anything routing should not have brought), and
+        //    nothing of another federation but its lateral groups' events.
         for (id, env) in &h.events {
+            if !is_group_event(env) && !feds.same_fed(code, env.origin()) {
+                out.push(format!(
+                    "2 federation: {code} holds {}, a tree event of another federation",
+                    describe(env)
+                ));
+            }
             if !audience::visible_within(roster, env.audience(), env.origin(), code) {
                 out.push(format!("2 scope: {code} holds {}", describe(env)));
             } else if !req.get(id).is_some_and(|r| r.contains(code)) {
@@ -322,16 +414,26 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
             if expect.injected.ids.contains(id) {
                 out.push(format!("5 forged: {code} holds injected {}", describe(env)));
             }
-            match roster.key_for(env.origin(), env.seq()) {
-                Ok(key) => {
-                    if env.verify(key).is_err() {
-                        out.push(format!(
-                            "5 forged: {code} holds {} with a bad signature",
-                            describe(env)
-                        ));
+            // The same signed event, in the same federation, verifies once.
+            let verdict = verified
+                .entry((env.hash, env.signature, roster.root.clone()))
+                .or_insert_with(|| {
+                    match authz::verifying_key(
+                        roster,
+                        env.origin(),
+                        env.seq(),
+                        env.audience(),
+                        env.body(),
+                        true,
+                    ) {
+                        Ok(key) => env
+                            .verify(&key)
+                            .map_err(|_| "with a bad signature".to_string()),
+                        Err(r) => Err(format!(": {r}")),
                     }
-                }
-                Err(r) => out.push(format!("5 forged: {code} holds {}: {r}", describe(env))),
+                });
+            if let Err(why) = verdict {
+                out.push(format!("5 forged: {code} holds {} {why}", describe(env)));
             }
             if let Some(body) = env.body() {
                 if let Err(r) = authz::authorize(roster, env.origin(), env.audience(), body) {
@@ -391,6 +493,47 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
         if distinct.len() > 1 {
             out.push(format!(
                 "4 diverged: nodes holding the same events of {} disagree on its state: {digests:?}",
+                rk.id_text()
+            ));
+        }
+    }
+
+    // 4. Lateral records (each group's charter, each joint meeting): every root holds the
+    //    same events of each, and the same state.
+    let mut lateral: BTreeMap<RecordKey, BTreeMap<String, (Vec<Uuid>, String)>> = BTreeMap::new();
+    for env in all.values() {
+        if let Some(Ok(rk)) = env.body().map(RecordKey::of) {
+            if matches!(rk, RecordKey::Group(_) | RecordKey::JointMeeting(_)) {
+                lateral.entry(rk).or_default();
+            }
+        }
+    }
+    for (rk, at) in lateral.iter_mut() {
+        for root in feds.rosters.keys() {
+            let Some(h) = held.iter().find(|h| h.code == *root) else {
+                continue;
+            };
+            let Some((_, node)) = nodes.iter().find(|(c, _)| c == root) else {
+                continue;
+            };
+            let ids: Vec<Uuid> = h
+                .events
+                .iter()
+                .filter(|(_, e)| e.body().map(RecordKey::of).and_then(|r| r.ok()) == Some(*rk))
+                .map(|(id, _)| *id)
+                .collect();
+            let state = match node.store().state(rk) {
+                Ok(Some(s)) => digest(&s),
+                _ => "none".into(),
+            };
+            at.insert(root.clone(), (ids, state));
+        }
+        let distinct: BTreeSet<&(Vec<Uuid>, String)> = at.values().collect();
+        if distinct.len() > 1 {
+            let summary: BTreeMap<&String, (usize, &String)> =
+                at.iter().map(|(c, (ids, d))| (c, (ids.len(), d))).collect();
+            out.push(format!(
+                "4 lateral: the roots disagree on {} (events, state): {summary:?}",
                 rk.id_text()
             ));
         }

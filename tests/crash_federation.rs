@@ -1187,6 +1187,14 @@ async fn killed_nodes_of_a_federation_lose_nothing() -> Result<()> {
         .find(|(c, _)| c == "620000")
         .map(|(_, n)| n.roster().clone())
         .context("the province's store")?;
+    // One federation: every node's own roster is the province's.
+    let feds = liandong::invariants::Feds {
+        rosters: BTreeMap::from([("620000".to_string(), roster)]),
+        fed_of: nodes
+            .iter()
+            .map(|(c, _)| (c.clone(), "620000".to_string()))
+            .collect(),
+    };
     let ledger = std::mem::take(&mut *lock(&ledger));
     let announced = std::mem::take(&mut *lock(&announced));
     let receipts: Vec<(String, Uuid)> = ledger
@@ -1201,7 +1209,7 @@ async fn killed_nodes_of_a_federation_lose_nothing() -> Result<()> {
     let mut violations = liandong::invariants::check_all(
         &nodes,
         &liandong::invariants::Expect {
-            roster: &roster,
+            feds: &feds,
             injected: &liandong::invariants::Injected::default(),
             announced: &durable,
             receipts: &receipts,

@@ -1,9 +1,11 @@
-//! Deterministic simulation (`liandong::sim`): a province, three cities and nine counties of
-//! real node code in one process under a seeded scheduler, with faults, then the invariants.
+//! Deterministic simulation (`liandong::sim`): two federations of real node code in one
+//! process under a seeded scheduler — Gansu (a province, three cities, nine counties) and
+//! Qinghai (a province, two cities, three counties), each the root of its own tree, linked
+//! root to root by the lateral group yellow-river-9 — with faults, then the invariants.
 //!
 //! - `cargo test --test sim` runs 200 seeds (1..=200) across the machine's cores;
 //!   `SIM_SEEDS=5000` runs more, `SIM_SEED_BASE=…` starts elsewhere, `SIM_STEPS=…` makes
-//!   each run longer.
+//!   each run longer, `SIM_HARSH=1` runs the harsher profile (`Config::harsh`).
 //! - A failing seed prints itself; `SIM_SEED=<seed> cargo test --test sim replay --
 //!   --nocapture` replays it exactly (`SIM_TRACE=1` echoes the trace as it happens).
 //! - Every bug the simulation found has a regression test at the end of this file.
@@ -21,6 +23,15 @@ fn env_u64(name: &str) -> Option<u64> {
             None => v.parse().ok(),
         }
     })
+}
+
+/// The run of `seed`: the default, or with `SIM_HARSH=1` the harsher exploration profile.
+fn config(seed: u64) -> Config {
+    if env_u64("SIM_HARSH").is_some_and(|v| v != 0) {
+        Config::harsh(seed)
+    } else {
+        Config::new(seed)
+    }
 }
 
 fn assert_clean(out: &Outcome) {
@@ -43,7 +54,7 @@ fn run_seeds(base: u64, count: u64) -> (Vec<Outcome>, u64) {
                 if i >= count {
                     return;
                 }
-                let out = sim::run(&Config::new(base + i));
+                let out = sim::run(&config(base + i));
                 events.fetch_add(
                     out.stats.get("events").copied().unwrap_or(0),
                     Ordering::SeqCst,
@@ -93,7 +104,7 @@ fn replay() {
             .try_init();
     }
     let seed = env_u64("SIM_SEED").unwrap_or(1);
-    let out = sim::run(&Config::new(seed));
+    let out = sim::run(&config(seed));
     if env_u64("SIM_SEED").is_some() {
         for l in &out.trace {
             println!("{l}");
@@ -158,4 +169,41 @@ fn counties_registered_late_get_what_came_before_them() {
     cfg.late_counties = 9;
     assert_clean(&sim::run(&cfg));
     assert_clean(&sim::run(&Config::calm(11)));
+}
+
+/// Bug 2 (every seed, once the workload had lateral groups): two runs of one seed diverged.
+/// `convene_joint_meeting` and `contribute_joint` (node/lateral.rs) made the meeting and
+/// contribution ids with `Uuid::now_v7()` — the system clock and OS randomness — instead of
+/// the node's id seam, so the ids (and the trace that names them) differed from run to run,
+/// and a real node's ids ignored its clock. Fixed: they use `Node::new_id`. Here a calm and a
+/// faulty run that convene meetings and contribute to them replay line for line.
+#[test]
+fn joint_meeting_ids_come_from_the_node_and_replay_exactly() {
+    for cfg in [Config::calm(5), Config::new(3)] {
+        let a = sim::run(&cfg);
+        let b = sim::run(&cfg);
+        assert_clean(&a);
+        // Some "op #n code: <what>" line whose "op #n code: done" follows.
+        let done = |what: &str| {
+            a.trace.iter().any(|l| {
+                let Some(op) = l.find("op #") else {
+                    return false;
+                };
+                let Some(colon) = l[op..].find(": ") else {
+                    return false;
+                };
+                let head = &l[op..op + colon + 2];
+                l[op + colon + 2..].starts_with(what)
+                    && a.trace
+                        .iter()
+                        .any(|m| m.contains(&format!("{head}done, seq ")))
+            })
+        };
+        assert!(
+            done("convene joint meeting") && done("contribute to"),
+            "seed {}: no joint meeting convened and contributed to; the test needs another seed",
+            cfg.seed
+        );
+        assert_eq!(a.trace, b.trace, "seed {}: the traces diverge", cfg.seed);
+    }
 }

@@ -1,4 +1,8 @@
-//! Deterministic simulation: a federation of real node code in one process, under one seed.
+//! Deterministic simulation: two federations of real node code in one process, under one
+//! seed — Gansu ([`GANSU`]: a province, three cities, nine counties) and Qinghai
+//! ([`QINGHAI`]: a province, two cities, three counties), each the root of its own tree with
+//! its own trust anchor, their roots linked laterally ([`LATERAL`], `Role::Peer`) as members
+//! of the group yellow-river-9.
 //!
 //! Everything runs on a single-threaded tokio runtime with paused time, so the schedule is a
 //! function of the seed: the nodes' writers run as tasks ([`crate::node::WriterMode::Task`]),
@@ -7,9 +11,11 @@
 //! come from seeded generators ([`crate::node::Seams`]), and their links run over the
 //! simulated network of [`net`], which applies latency, partitions, resets, duplicates,
 //! replays and forged events. A seeded driver issues the workload ([`workload`]: topics,
-//! assignments, acknowledgements, submissions, returns, reviews, guidance, reports) and the
-//! faults, then heals everything, waits for the federation to settle, and checks the
-//! invariants ([`crate::invariants`], shared with the crash test of real processes).
+//! assignments, acknowledgements, submissions, returns, reviews, guidance, reports in both
+//! trees; charter amendments and endorsements, joint meetings, contributions, roll-ups,
+//! drafts, comments in the group) and the faults, then heals everything, waits for both
+//! federations to settle, and checks the invariants ([`crate::invariants`], shared with the
+//! crash test of real processes).
 //!
 //! `run(&Config::new(seed))` gives an [`Outcome`]: the trace (the same seed gives the same
 //! trace, line for line), the violations, and counters. `tests/sim.rs` runs the seeds;
@@ -37,7 +43,7 @@ use crate::invariants as check;
 use crate::node::{Node, NodeSettings, Seams, WriterMode};
 use crate::store::memory::MemoryStorage;
 use crate::store::{NodeStore, Storage};
-use crate::sync::{run_parent_link, SyncSettings};
+use crate::sync::{run_parent_link, run_peer_link, SyncSettings};
 use clock::SimClock;
 use net::{Faults, Net, SimConnector};
 
@@ -70,6 +76,40 @@ pub const GANSU: [Member; 13] = [
     m("620523", "甘谷县政协", Some("620500")),
 ];
 
+/// Qinghai: the root of a federation of its own (its own trust anchor), two cities and three
+/// counties (6 nodes), codes from `shared/data/divisions`.
+pub const QINGHAI: [Member; 6] = [
+    m("630000", "青海省政协", None),
+    m("630100", "西宁市政协", Some("630000")),
+    m("630200", "海东市政协", Some("630000")),
+    m("630121", "大通回族土族自治县政协", Some("630100")),
+    m("630123", "湟源县政协", Some("630100")),
+    m("630223", "互助土族自治县政协", Some("630200")),
+];
+
+/// The lateral links between the federations' roots, as (lower code, higher code): the lower
+/// code dials ([`crate::sync::dials`]) with `Role::Peer`.
+pub const LATERAL: [(&str, &str); 1] = [("620000", "630000")];
+
+/// Every committee of the simulation, Gansu's tree then Qinghai's.
+pub fn members() -> impl Iterator<Item = &'static Member> {
+    GANSU.iter().chain(QINGHAI.iter())
+}
+
+/// The root of `code`'s federation.
+pub fn root_of(code: &str) -> Option<&'static str> {
+    let mut m = members().find(|m| m.code == code)?;
+    while let Some(p) = m.parent {
+        m = members().find(|x| x.code == p)?;
+    }
+    Some(m.code)
+}
+
+/// The roots of the federations.
+pub fn roots() -> impl Iterator<Item = &'static Member> {
+    members().filter(|m| m.parent.is_none())
+}
+
 /// What one run does.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -82,6 +122,9 @@ pub struct Config {
     pub net_faults: Faults,
     /// How many counties are registered only during the run (their scope grows late).
     pub late_counties: usize,
+    /// Whether the lateral group is founded during the setup (before any fault) or only
+    /// proposed there and endorsed by the workload while the faults go on.
+    pub found_in_setup: bool,
     /// Largest clock skew of a node, either way (below the nodes' 300 s clock-sanity limit
     /// when two nodes are skewed apart).
     pub max_skew_ms: i64,
@@ -110,10 +153,28 @@ impl Config {
                 inject: 0.01,
             },
             late_counties: 2,
+            found_in_setup: seed % 2 == 0,
             max_skew_ms: 120_000,
             max_sync_delay_ms: 8,
             settle_limit: Duration::from_secs(900),
             echo: std::env::var("SIM_TRACE").is_ok_and(|v| !v.is_empty() && v != "0"),
+        }
+    }
+
+    /// A harsher run for exploration (`SIM_HARSH=1` in `tests/sim.rs`): more per-frame
+    /// faults, more late counties, wider crash windows, twice the steps.
+    pub fn harsh(seed: u64) -> Config {
+        let base = Config::new(seed);
+        Config {
+            steps: base.steps * 2,
+            net_faults: Faults {
+                duplicate: 0.1,
+                replay: 0.1,
+                inject: 0.05,
+            },
+            late_counties: 6,
+            max_sync_delay_ms: 40,
+            ..base
         }
     }
 
@@ -257,6 +318,8 @@ fn locked(rng: &Mutex<StdRng>) -> std::sync::MutexGuard<'_, StdRng> {
 /// One committee's machine: its store survives crashes; its node comes and goes.
 struct Slot {
     member: Member,
+    /// The root of its federation: its trust anchor.
+    root: &'static str,
     key: SigningKey,
     storage: Arc<MemoryStorage>,
     clock: Arc<SimClock>,
@@ -289,8 +352,8 @@ struct Sim {
     trace: Trace,
     net: Arc<Net>,
     slots: BTreeMap<String, Slot>,
-    root: String,
-    root_key: ed25519_dalek::VerifyingKey,
+    /// Each federation's root and its anchor key.
+    roots: BTreeMap<String, ed25519_dalek::VerifyingKey>,
     sync: SyncSettings,
     agenda: BTreeMap<(u64, u64), Action>,
     agenda_seq: u64,
@@ -316,13 +379,14 @@ impl Sim {
         let trace = TraceLog::new(cfg.echo);
         let mut rng = StdRng::seed_from_u64(derive(cfg.seed, 0));
         let mut keys = BTreeMap::new();
-        for mem in GANSU.iter() {
+        for mem in members() {
             let mut seed = [0u8; 32];
             rng.fill(&mut seed);
             keys.insert(mem.code.to_string(), SigningKey::from_bytes(&seed));
         }
-        let root = GANSU[0].code.to_string();
-        let root_key = keys[&root].verifying_key();
+        let roots: BTreeMap<String, ed25519_dalek::VerifyingKey> = self::roots()
+            .map(|m| (m.code.to_string(), keys[m.code].verifying_key()))
+            .collect();
         let sync = SyncSettings {
             // Small batches: more of them, more interleavings.
             batch_events: 8,
@@ -335,12 +399,10 @@ impl Sim {
             sync.clone(),
             cfg.net_faults.clone(),
             keys.clone(),
-            &root,
             trace.clone(),
         );
         // Which counties are registered late.
-        let counties: Vec<&Member> = GANSU
-            .iter()
+        let counties: Vec<&Member> = members()
             .filter(|m| Level::implied_by(m.code) == Level::County)
             .collect();
         let mut late = BTreeSet::new();
@@ -348,7 +410,7 @@ impl Sim {
             late.insert(counties[rng.gen_range(0..counties.len())].code);
         }
         let mut slots = BTreeMap::new();
-        for (i, mem) in GANSU.iter().enumerate() {
+        for (i, mem) in members().enumerate() {
             let skew = if cfg.faults && cfg.max_skew_ms > 0 {
                 rng.gen_range(-cfg.max_skew_ms..=cfg.max_skew_ms)
             } else {
@@ -359,6 +421,7 @@ impl Sim {
                 mem.code.to_string(),
                 Slot {
                     member: mem.clone(),
+                    root: root_of(mem.code).unwrap_or(mem.code),
                     key: keys[mem.code].clone(),
                     storage: Arc::new(MemoryStorage::new()),
                     clock: Arc::new(SimClock::new(skew)),
@@ -380,8 +443,7 @@ impl Sim {
             trace,
             net,
             slots,
-            root,
-            root_key,
+            roots,
             sync,
             agenda: BTreeMap::new(),
             agenda_seq: 0,
@@ -423,8 +485,7 @@ impl Sim {
         let announced = self.announced.clone();
         let counters = self.counters.clone();
         let trace = self.trace.clone();
-        let root = self.root.clone();
-        let root_key = self.root_key;
+        let roots = self.roots.clone();
         let sync = self.sync.clone();
         let max_delay = self.cfg.max_sync_delay_ms;
         let Some(slot) = self.slots.get_mut(code) else {
@@ -433,9 +494,12 @@ impl Sim {
         if slot.node.is_some() {
             return;
         }
+        let Some(&root_key) = roots.get(slot.root) else {
+            return;
+        };
         let settings = NodeSettings {
             code: code.to_string(),
-            root_code: root,
+            root_code: slot.root.to_string(),
             root_key,
             max_clock_skew_ms: 300_000,
             max_group: 256,
@@ -493,8 +557,24 @@ impl Sim {
                 parent.to_string(),
                 format!("sim://{parent}"),
                 connector,
-                sync,
+                sync.clone(),
             )));
+        }
+        // A root dials its lateral peers of higher code, over the same simulated network.
+        for (low, high) in LATERAL {
+            if low == code {
+                let connector = Arc::new(SimConnector {
+                    net: net.clone(),
+                    me: code.to_string(),
+                });
+                slot.tasks.push(tokio::spawn(run_peer_link(
+                    node.clone(),
+                    high.to_string(),
+                    format!("sim://{high}"),
+                    connector,
+                    sync.clone(),
+                )));
+            }
         }
         // What the node announces as durable: it must still hold it at the end.
         let mut changes = node.subscribe_changes();
@@ -546,11 +626,11 @@ impl Sim {
         self.schedule(down, Action::Restart(code.to_string()));
     }
 
-    /// The tree's links, as (child, parent).
+    /// Every link: the trees' as (child, parent), then the lateral ones as (dialer, peer).
     fn links(&self) -> Vec<(String, String)> {
-        GANSU
-            .iter()
+        members()
             .filter_map(|m| m.parent.map(|p| (m.code.to_string(), p.to_string())))
+            .chain(LATERAL.iter().map(|(a, b)| (a.to_string(), b.to_string())))
             .collect()
     }
 
@@ -604,19 +684,19 @@ impl Sim {
         for c in &codes {
             self.start_node(c);
         }
-        let root = self.root.clone();
-        let Some(r) = self.node(&root) else {
-            return false;
-        };
-        if let Err(e) = r.register_root(GANSU[0].name, Level::Province).await {
-            self.violations
-                .push(format!("setup: root registration: {e}"));
-            return false;
+        for root in roots() {
+            let Some(r) = self.node(root.code) else {
+                return false;
+            };
+            if let Err(e) = r.register_root(root.name, Level::Province).await {
+                self.violations
+                    .push(format!("setup: root registration of {}: {e}", root.code));
+                return false;
+            }
         }
         // Top-down: each committee registers its children once it knows itself.
         for level in [Level::City, Level::County] {
-            let members: Vec<Member> = GANSU
-                .iter()
+            let members: Vec<Member> = members()
                 .filter(|m| Level::implied_by(m.code) == level)
                 .cloned()
                 .collect();
@@ -646,7 +726,96 @@ impl Sim {
                 return false;
             }
         }
+        if !self.found_group().await {
+            return false;
+        }
         self.line("setup done".into());
+        true
+    }
+
+    /// The roots found the lateral group over their (simulated) lateral link: the lowest code
+    /// proposes version 1 naming every root with its anchor key and hosts for 2026 and 2027;
+    /// with `found_in_setup`, the others endorse it once it reached them, and the setup is
+    /// done when it is in force at every root (it reaches the rest of each tree under the
+    /// faults); without, the workload endorses it during the faults.
+    async fn found_group(&mut self) -> bool {
+        let codes: Vec<&'static Member> = roots().collect();
+        let Some(first) = codes.first().and_then(|m| self.node(m.code)) else {
+            return false;
+        };
+        let others: Vec<crate::node::lateral::MemberInput> = codes[1..]
+            .iter()
+            .map(|m| crate::node::lateral::MemberInput {
+                code: m.code.to_string(),
+                name: m.name.to_string(),
+                key: hex::encode(self.slots[m.code].key.verifying_key().as_bytes()),
+            })
+            .collect();
+        let hosts: Vec<(u32, String)> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (2026 + i as u32, m.code.to_string()))
+            .collect();
+        match first
+            .propose_charter(workload::GROUP, workload::GROUP_NAME, &others, &hosts)
+            .await
+        {
+            Ok(r) => self.line(format!(
+                "{}: proposed charter v1 of {} (seq {})",
+                first.code(),
+                workload::GROUP,
+                r.seq
+            )),
+            Err(e) => {
+                self.violations
+                    .push(format!("setup: charter proposal: {e}"));
+                return false;
+            }
+        }
+        if !self.cfg.found_in_setup {
+            // The others endorse it when the workload gets to it, under the faults.
+            return true;
+        }
+        for m in &codes[1..] {
+            let code = m.code;
+            let holds = |s: &Sim| {
+                s.node(code).is_some_and(|n| {
+                    n.roster()
+                        .group(workload::GROUP)
+                        .is_some_and(|g| !g.proposals.is_empty())
+                })
+            };
+            if !self.wait_for(Duration::from_secs(120), holds).await {
+                self.violations
+                    .push(format!("setup: the charter proposal did not reach {code}"));
+                return false;
+            }
+            let Some(n) = self.node(code) else {
+                return false;
+            };
+            match n.endorse_charter(workload::GROUP, "").await {
+                Ok(r) => self.line(format!("{code}: endorsed charter v1 (seq {})", r.seq)),
+                Err(e) => {
+                    self.violations
+                        .push(format!("setup: {code} could not endorse: {e}"));
+                    return false;
+                }
+            }
+        }
+        let in_force = |s: &Sim| {
+            codes.iter().all(|m| {
+                s.node(m.code).is_some_and(|n| {
+                    n.roster()
+                        .group(workload::GROUP)
+                        .is_some_and(|g| g.in_force.is_some())
+                })
+            })
+        };
+        if !self.wait_for(Duration::from_secs(120), in_force).await {
+            self.violations
+                .push("setup: the charter did not come in force at every root".into());
+            return false;
+        }
         true
     }
 
@@ -746,9 +915,26 @@ impl Sim {
         if codes.is_empty() {
             return;
         }
-        let code = self.pick(&codes);
+        // A quarter of the decisions go to the lateral group: a root that is up acts in it.
+        let roots: Vec<String> = codes
+            .iter()
+            .filter(|c| self.roots.contains_key(*c))
+            .cloned()
+            .collect();
+        let lateral = !roots.is_empty() && self.rng.gen_bool(0.25);
+        let code = if lateral {
+            self.pick(&roots)
+        } else {
+            self.pick(&codes)
+        };
         let Some(node) = self.node(&code) else { return };
-        let Some(op) = workload::pick(&mut self.rng, &node) else {
+        let op = if lateral {
+            workload::pick_lateral(&mut self.rng, &node)
+                .or_else(|| workload::pick(&mut self.rng, &node))
+        } else {
+            workload::pick(&mut self.rng, &node)
+        };
+        let Some(op) = op else {
             return;
         };
         self.op_count += 1;
@@ -806,8 +992,7 @@ impl Sim {
             }
             // A whole city cut off: its uplink and every link to its counties.
             25..=31 => {
-                let cities: Vec<String> = GANSU
-                    .iter()
+                let cities: Vec<String> = members()
                     .filter(|m| Level::implied_by(m.code) == Level::City)
                     .map(|m| m.code.to_string())
                     .collect();
@@ -947,23 +1132,52 @@ impl Sim {
             .collect()
     }
 
+    /// The federations as their roots see them now (None while a root is down).
+    fn feds(&self) -> Option<check::Feds> {
+        let mut rosters = BTreeMap::new();
+        for root in self.roots.keys() {
+            rosters.insert(root.clone(), self.node(root)?.roster().clone());
+        }
+        let fed_of = self
+            .slots
+            .iter()
+            .map(|(c, s)| (c.clone(), s.root.to_string()))
+            .collect();
+        Some(check::Feds { rosters, fed_of })
+    }
+
     fn converged(&self) -> bool {
-        let Some(root) = self.node(&self.root) else {
+        let Some(feds) = self.feds() else {
             return false;
         };
-        let roster = root.roster().clone();
-        let mut held = Vec::new();
-        for (code, node) in self.running() {
-            match check::Held::read(&code, &node) {
-                Ok(h) => held.push(h),
-                Err(_) => return false,
-            }
+        if !self.ops.iter().all(|t| t.is_finished()) {
+            return false;
         }
-        let all = check::union(&held);
-        let req = check::requirements(&roster, &all);
-        held.iter()
-            .all(|h| check::missing(&all, &req, h).is_empty())
-            && self.ops.iter().all(|t| t.is_finished())
+        // Each node's ids; each event opened once, from the first node that holds it.
+        let mut all = BTreeMap::new();
+        let mut held: Vec<(String, BTreeSet<Uuid>)> = Vec::new();
+        for (code, node) in self.running() {
+            let Ok(log) = node.store().log_after(0, usize::MAX) else {
+                return false;
+            };
+            let ids: BTreeSet<Uuid> = log.iter().map(|e| e.id).collect();
+            for id in &ids {
+                if all.contains_key(id) {
+                    continue;
+                }
+                if let Ok(Some(frame)) = node.store().event_frame(id) {
+                    if let Ok(env) = crate::event::Envelope::open(&frame) {
+                        all.insert(*id, env);
+                    }
+                }
+            }
+            held.push((code, ids));
+        }
+        let req = check::requirements(&feds, &all);
+        held.iter().all(|(code, ids)| {
+            req.iter()
+                .all(|(id, who)| ids.contains(id) || !who.contains(code))
+        })
     }
 
     /// Lets the healed federation run until every node holds what it is entitled to.
@@ -972,9 +1186,18 @@ impl Sim {
         let healed_at = self.now_ms();
         let mut settled = false;
         let until = Instant::now() + limit;
+        // The full check reads every store: it runs only once no node's log moved for 2 s.
+        let mut last: Vec<(String, u64)> = Vec::new();
         while Instant::now() < until {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            if self.converged() {
+            let heads: Vec<(String, u64)> = self
+                .running()
+                .into_iter()
+                .map(|(c, n)| (c, n.durable_head()))
+                .collect();
+            let quiet = heads == last;
+            last = heads;
+            if quiet && self.converged() {
                 settled = true;
                 break;
             }
@@ -998,15 +1221,14 @@ impl Sim {
 
     fn finish(mut self) -> Outcome {
         let nodes = self.running();
-        let roster = self.node(&self.root).map(|n| n.roster().clone());
-        if let Some(roster) = roster {
+        if let Some(feds) = self.feds() {
             let injected = self.net.injected();
             let announced = self.announced.lock().map(|a| a.clone()).unwrap_or_default();
             let receipts = self.receipts.lock().map(|r| r.clone()).unwrap_or_default();
             let found = check::check_all(
                 &nodes,
                 &check::Expect {
-                    roster: &roster,
+                    feds: &feds,
                     injected: &injected,
                     announced: &announced,
                     receipts: &receipts,
@@ -1014,7 +1236,7 @@ impl Sim {
             );
             self.violations.extend(found);
         } else {
-            self.violations.push("the root is not running".into());
+            self.violations.push("a root is not running".into());
         }
         // The end state, in the trace: two runs of a seed must agree on it too.
         let mut total = BTreeSet::new();
@@ -1045,6 +1267,25 @@ impl Sim {
             ("virtual ms", self.now_ms()),
         ] {
             stats.insert(k.to_string(), v);
+        }
+        // The group as the first root ends with it.
+        if let Some(root) = roots().next().and_then(|m| self.node(m.code)) {
+            let version = root
+                .roster()
+                .group(workload::GROUP)
+                .and_then(|g| g.in_force.as_ref().map(|c| c.version))
+                .unwrap_or(0);
+            let meetings = root
+                .store()
+                .states_with_tag(b'J')
+                .map(|v| v.len())
+                .unwrap_or(0);
+            self.line(format!(
+                "end group {}: charter v{version} in force, {meetings} joint meetings",
+                workload::GROUP
+            ));
+            stats.insert("charter version".into(), u64::from(version));
+            stats.insert("joint meetings".into(), meetings as u64);
         }
         for v in &self.violations {
             self.trace.line(format!("VIOLATION {v}"));

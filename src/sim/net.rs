@@ -1,7 +1,8 @@
 //! The simulated network: a [`Connector`] whose streams are channels between the nodes of
 //! one process, with faults applied per direction of each link.
 //!
-//! A connection is two pipes (child → parent, parent → child). A pipe keeps the order of
+//! A connection is two pipes (child → parent, parent → child; on a lateral link, dialer →
+//! peer and back: the roots of two federations, `Role::Peer` on both ends). A pipe keeps the order of
 //! the frames it carries, as HTTP/2 over TCP does, and adds to each frame the link's latency
 //! and jitter. On top of that it may (see [`Faults`]):
 //! - hold frames while its direction is *clogged* (a partition: TCP keeps retransmitting;
@@ -38,7 +39,7 @@ use super::Trace;
 use crate::event::hlc::LOGICAL_BITS;
 use crate::node::Node;
 use crate::pb::{self, sync_frame::Kind as Frame};
-use crate::sync::link::{accept_child, Connector, FrameStream};
+use crate::sync::link::{accept_link, Accept, Connector, FrameStream};
 use crate::sync::SyncSettings;
 use crate::{Error, Result};
 
@@ -116,7 +117,10 @@ struct NetInner {
     faults: Faults,
     /// Every committee's real key (to sign unauthorized events) and the codes to forge for.
     keys: BTreeMap<String, SigningKey>,
-    root: String,
+    /// The root of each committee's federation.
+    roots: BTreeMap<String, String>,
+    /// Per accepting root: the lateral peers configured to dial it (`[[peers]]`).
+    peers: BTreeMap<String, Vec<String>>,
     injected: Injected,
     forged_seq: u64,
     stats: NetStats,
@@ -139,9 +143,19 @@ impl Net {
         settings: SyncSettings,
         faults: Faults,
         keys: BTreeMap<String, SigningKey>,
-        root: &str,
         trace: Trace,
     ) -> Arc<Net> {
+        let roots = keys
+            .keys()
+            .map(|c| (c.clone(), super::root_of(c).unwrap_or(c).to_string()))
+            .collect();
+        let mut peers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (low, high) in super::LATERAL {
+            peers
+                .entry(high.to_string())
+                .or_default()
+                .push(low.to_string());
+        }
         Arc::new(Net {
             inner: Mutex::new(NetInner {
                 rng: StdRng::seed_from_u64(seed),
@@ -152,7 +166,8 @@ impl Net {
                 next_conn: 0,
                 faults,
                 keys,
-                root: root.to_string(),
+                roots,
+                peers,
                 injected: Injected::default(),
                 forged_seq: 1_000_000,
                 stats: NetStats::default(),
@@ -297,7 +312,13 @@ impl Net {
     ) -> Result<FrameStream> {
         self.lock().stats.dials += 1;
         tokio::time::sleep(self.delay(&me, &peer)).await;
-        let target = self.lock().up.get(&peer).cloned();
+        let (target, peers) = {
+            let g = self.lock();
+            (
+                g.up.get(&peer).cloned(),
+                g.peers.get(&peer).cloned().unwrap_or_default(),
+            )
+        };
         let Some(target) = target else {
             tokio::time::sleep(self.delay(&peer, &me)).await;
             self.lock().stats.refused += 1;
@@ -344,11 +365,18 @@ impl Net {
             up_tx,
             kill.clone(),
         ));
-        match accept_child(
+        // The acceptor's side as `serve` runs it: its registered children, and the lateral
+        // peers its `[[peers]]` name (the certificate checks are the TLS tests' business).
+        let accept = Accept {
+            peers,
+            certificate: None,
+        };
+        match accept_link(
             target,
             ReceiverStream::new(up_rx),
             self.settings.clone(),
             Some(me.clone()),
+            &accept,
         )
         .await
         {
@@ -375,7 +403,7 @@ impl Net {
     /// forge from). Recorded in [`Injected`].
     fn forge(&self, batch: &pb::Batch) -> Option<(pb::SignedEvent, &'static str)> {
         let mut g = self.lock();
-        let kind = g.rng.gen_range(0..3);
+        let kind = g.rng.gen_range(0..4);
         let (signed, what) = match kind {
             // A genuine event with one bit flipped: the signature no longer verifies (or the
             // bytes no longer decode).
@@ -402,17 +430,30 @@ impl Net {
             }
             // An event its author may not write (guidance "down" to the root's whole tree,
             // by someone below the root), signed with the author's real key.
-            _ => {
+            2 => {
                 let origin = pick_code(&mut g)?;
-                if origin == g.root {
+                let root = g.roots.get(&origin)?.clone();
+                if origin == root {
                     return None;
                 }
                 let key = g.keys.get(&origin)?.clone();
                 g.forged_seq += 1;
                 let seq = g.forged_seq;
-                let root = g.root.clone();
                 let e = forged_event(&mut g, &origin, seq, &key, &root);
                 (e, "unauthorized")
+            }
+            // A lateral group's event by a committee that is not a member (only roots are),
+            // signed with its real key.
+            _ => {
+                let origin = pick_code(&mut g)?;
+                if g.roots.get(&origin) == Some(&origin) {
+                    return None;
+                }
+                let key = g.keys.get(&origin)?.clone();
+                g.forged_seq += 1;
+                let seq = g.forged_seq;
+                let e = forged_group_event(&mut g, &origin, seq, &key);
+                (e, "unauthorized group")
             }
         };
         let frame = signed.encode_to_vec();
@@ -467,6 +508,56 @@ fn forged_event(
             title: "伪造的通知".into(),
             body: "forged by the simulation".into(),
         })),
+    };
+    let bytes = event.encode_to_vec();
+    let signature = key.sign(&bytes).to_bytes().to_vec();
+    pb::SignedEvent {
+        event: bytes,
+        signature,
+    }
+}
+
+/// A joint contribution by `origin` to a meeting of the simulation's group, signed with `key`.
+fn forged_group_event(
+    g: &mut NetInner,
+    origin: &str,
+    seq: u64,
+    key: &SigningKey,
+) -> pb::SignedEvent {
+    let mut rand10 = [0u8; 10];
+    g.rng.fill(&mut rand10);
+    let id = uuid::Builder::from_unix_timestamp_millis(EPOCH_MS, &rand10).into_uuid();
+    let mut prev = vec![0u8; 32];
+    g.rng.fill(prev.as_mut_slice());
+    let mut mid = [0u8; 10];
+    g.rng.fill(&mut mid);
+    let event = pb::Event {
+        id: id.as_bytes().to_vec(),
+        origin: origin.to_string(),
+        seq,
+        prev,
+        hlc: EPOCH_MS << LOGICAL_BITS,
+        audience: Some(pb::Audience {
+            kind: Some(pb::audience::Kind::Group(pb::GroupAudience {
+                group_id: super::workload::GROUP.to_string(),
+                include_subtrees: false,
+                charter: false,
+            })),
+        }),
+        body: Some(pb::event::Body::JointContributionMade(
+            pb::JointContributionMade {
+                meeting_id: uuid::Builder::from_unix_timestamp_millis(EPOCH_MS, &mid)
+                    .into_uuid()
+                    .as_bytes()
+                    .to_vec(),
+                contribution_id: id.as_bytes().to_vec(),
+                version: 1,
+                kind: pb::JointContributionKind::Research as i32,
+                title: "伪造的调研成果".into(),
+                text: "forged by the simulation".into(),
+                ..Default::default()
+            },
+        )),
     };
     let bytes = event.encode_to_vec();
     let signature = key.sign(&bytes).to_bytes().to_vec();

@@ -1,12 +1,20 @@
 //! The simulation's workload: what a committee may do next, chosen at random from what its
-//! own node holds, and carried out through the node's ordinary operations ([`crate::node::ops`]).
+//! own node holds, and carried out through the node's ordinary operations ([`crate::node::ops`]
+//! for the tree, [`crate::node::lateral`] for the lateral group the two roots share).
 use rand::rngs::StdRng;
 use rand::Rng;
 use uuid::Uuid;
 
-use crate::domain::record::{AssignmentStatus, RecordState, TopicStatus};
+use crate::domain::record::group::ProposalStatus;
+use crate::domain::record::{AssignmentStatus, JointStatus, RecordKey, RecordState, TopicStatus};
+use crate::node::lateral::MemberInput;
 use crate::node::Node;
 use crate::pb;
+
+/// The lateral group the two provinces of the simulation share.
+pub const GROUP: &str = "yellow-river-9";
+/// Its name, as `shared/data/groups.toml` gives it.
+pub const GROUP_NAME: &str = "沿黄九省区政协黄河流域生态保护和高质量发展协商研讨会";
 
 /// One operation of a committee.
 #[derive(Clone, Debug)]
@@ -26,6 +34,37 @@ pub enum Op {
     AcknowledgeGuidance(Uuid),
     Report(String),
     AcknowledgeReport(Uuid),
+    /// Lateral: propose an amendment of the charter naming `host` for `year`.
+    Amend {
+        year: u32,
+        host: String,
+    },
+    /// Lateral: endorse the pending charter proposal with this digest.
+    Endorse(String),
+    /// Lateral: the host of `year` convenes a joint meeting.
+    Convene {
+        year: u32,
+        subtrees: bool,
+    },
+    /// Lateral: a member's contribution, new or a revision of one of its own.
+    Contribute {
+        meeting: Uuid,
+        revise: Option<String>,
+    },
+    /// Lateral: a member's roll-up of its own topic.
+    Rollup {
+        meeting: Uuid,
+        topic: Uuid,
+    },
+    /// Lateral: the host's next draft.
+    Draft(Uuid),
+    /// Lateral: a member (not the host) comments on the latest draft.
+    Comment {
+        meeting: Uuid,
+        agree: bool,
+    },
+    Finalize(Uuid),
+    Dispatch(Uuid),
 }
 
 impl Op {
@@ -48,7 +87,48 @@ impl Op {
             Op::AcknowledgeGuidance(g) => format!("ack guidance {}", short(g)),
             Op::Report(to) => format!("report to {to}"),
             Op::AcknowledgeReport(r) => format!("ack report {}", short(r)),
+            Op::Amend { year, host } => format!("amend charter: {year} hosted by {host}"),
+            Op::Endorse(d) => format!("endorse charter {}", &d[..d.len().min(12)]),
+            Op::Convene { year, subtrees } => format!(
+                "convene joint meeting {year}{}",
+                if *subtrees {
+                    " with subtrees"
+                } else {
+                    " (members only)"
+                }
+            ),
+            Op::Contribute { meeting, revise } => match revise {
+                None => format!("contribute to {}", short(meeting)),
+                Some(c) => format!("revise {} in {}", &c[..c.len().min(8)], short(meeting)),
+            },
+            Op::Rollup { meeting, topic } => {
+                format!("roll up {} to {}", short(topic), short(meeting))
+            }
+            Op::Draft(m) => format!("draft {}", short(m)),
+            Op::Comment { meeting, agree } => format!(
+                "comment on {} ({})",
+                short(meeting),
+                if *agree { "agree" } else { "changes" }
+            ),
+            Op::Finalize(m) => format!("finalize {}", short(m)),
+            Op::Dispatch(m) => format!("send {}", short(m)),
         }
+    }
+
+    /// Whether this is an operation of the lateral group.
+    pub fn lateral(&self) -> bool {
+        matches!(
+            self,
+            Op::Amend { .. }
+                | Op::Endorse(_)
+                | Op::Convene { .. }
+                | Op::Contribute { .. }
+                | Op::Rollup { .. }
+                | Op::Draft(_)
+                | Op::Comment { .. }
+                | Op::Finalize(_)
+                | Op::Dispatch(_)
+        )
     }
 }
 
@@ -183,7 +263,14 @@ pub fn pick(rng: &mut StdRng, node: &Node) -> Option<Op> {
     if !above.is_empty() {
         choices.push((3, Op::Report(above[rng.gen_range(0..above.len())].clone())));
     }
+    weighted(rng, choices)
+}
+
+fn weighted(rng: &mut StdRng, choices: Vec<(u32, Op)>) -> Option<Op> {
     let total: u32 = choices.iter().map(|(w, _)| w).sum();
+    if total == 0 {
+        return None;
+    }
     let mut x = rng.gen_range(0..total);
     for (w, op) in choices {
         if x < w {
@@ -192,6 +279,159 @@ pub fn pick(rng: &mut StdRng, node: &Node) -> Option<Op> {
         x -= w;
     }
     None
+}
+
+/// Picks something a federation's root may do in the lateral group now, weighted, from what
+/// its node holds; None when there is nothing (not a root, or the charter not held here).
+pub fn pick_lateral(rng: &mut StdRng, node: &Node) -> Option<Op> {
+    if node.roster().root != node.code() {
+        return None;
+    }
+    let mut choices = Vec::new();
+    lateral_choices(rng, node, &mut choices);
+    weighted(rng, choices)
+}
+
+/// What a federation's root may do in the group now, from what its node holds.
+fn lateral_choices(rng: &mut StdRng, node: &Node, choices: &mut Vec<(u32, Op)>) {
+    let me = node.code().to_string();
+    let Ok(Some(RecordState::Group(g))) = node.store().state(&group_key()) else {
+        return;
+    };
+    for p in &g.record.proposals {
+        if p.status == ProposalStatus::Pending
+            && p.members.contains_key(&me)
+            && !p.endorsed_by.contains(&me)
+        {
+            choices.push((6, Op::Endorse(p.digest.clone())));
+        }
+    }
+    let Some(charter) = g.record.in_force() else {
+        return;
+    };
+    if !charter.members.contains_key(&me) {
+        return;
+    }
+    // An amendment naming the host of the next year: a member at random. Two members may
+    // propose at once; one of the competing versions is superseded.
+    let pending = g
+        .record
+        .proposals
+        .iter()
+        .any(|p| p.status == ProposalStatus::Pending);
+    let next_year = charter.hosts.keys().next_back().map_or(2026, |y| y + 1);
+    if !pending && next_year < 2034 {
+        let members: Vec<&String> = charter.members.keys().collect();
+        let host = members[rng.gen_range(0..members.len())].clone();
+        choices.push((
+            1,
+            Op::Amend {
+                year: next_year,
+                host,
+            },
+        ));
+    }
+    let mine: Vec<u32> = charter
+        .hosts
+        .iter()
+        .filter(|(_, h)| **h == me)
+        .map(|(y, _)| *y)
+        .collect();
+    let meetings: Vec<(Uuid, crate::domain::record::JointMeeting)> = node
+        .store()
+        .states_with_tag(b'J')
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, s)| match (k, s) {
+            (RecordKey::JointMeeting(id), RecordState::JointMeeting(m))
+                if m.record.convening.is_some() =>
+            {
+                Some((id, m.record))
+            }
+            _ => None,
+        })
+        .collect();
+    let open = meetings
+        .iter()
+        .filter(|(_, m)| m.status != JointStatus::Finalized)
+        .count();
+    if !mine.is_empty() && open < 2 && meetings.len() < 4 {
+        let year = mine[rng.gen_range(0..mine.len())];
+        choices.push((
+            2,
+            Op::Convene {
+                year,
+                subtrees: rng.gen_bool(0.5),
+            },
+        ));
+    }
+    let topics: Vec<Uuid> = node
+        .store()
+        .states_with_tag(b't')
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, s)| match (k, s) {
+            (RecordKey::Topic(id), RecordState::Topic(t))
+                if t.record.owner.as_deref() == Some(me.as_str())
+                    && t.record.status != TopicStatus::Pending =>
+            {
+                Some(id)
+            }
+            _ => None,
+        })
+        .collect();
+    for (id, m) in &meetings {
+        let host = m.convening.as_ref().map(|c| c.host.as_str()) == Some(me.as_str());
+        if m.status != JointStatus::Finalized {
+            let own: Vec<&String> = m
+                .contributions
+                .values()
+                .filter(|c| c.member == me)
+                .map(|c| &c.id)
+                .collect();
+            let revise = (!own.is_empty() && rng.gen_bool(0.4))
+                .then(|| own[rng.gen_range(0..own.len())].clone());
+            choices.push((
+                3,
+                Op::Contribute {
+                    meeting: *id,
+                    revise,
+                },
+            ));
+            if host {
+                choices.push((2, Op::Draft(*id)));
+                if !m.drafts.is_empty() {
+                    choices.push((1, Op::Finalize(*id)));
+                }
+            } else if !m.drafts.is_empty() {
+                choices.push((
+                    3,
+                    Op::Comment {
+                        meeting: *id,
+                        agree: rng.gen_bool(0.5),
+                    },
+                ));
+            }
+        } else if host && m.dispatches.len() < 3 {
+            choices.push((1, Op::Dispatch(*id)));
+        }
+        if !topics.is_empty() {
+            let topic = topics[rng.gen_range(0..topics.len())];
+            choices.push((
+                2,
+                Op::Rollup {
+                    meeting: *id,
+                    topic,
+                },
+            ));
+        }
+    }
+}
+
+fn group_key() -> RecordKey {
+    let mut key = [0u8; 16];
+    key[..GROUP.len()].copy_from_slice(GROUP.as_bytes());
+    RecordKey::Group(key)
 }
 
 /// Carries out `op` at `node`; `n` numbers the texts.
@@ -255,5 +495,63 @@ pub async fn run(node: &Node, op: Op, n: u64) -> crate::Result<pb::Receipt> {
                 .await
         }
         Op::AcknowledgeReport(r) => node.acknowledge_report(&r.to_string()).await,
+        Op::Amend { year, host } => {
+            let none: [MemberInput; 0] = [];
+            node.propose_charter(GROUP, "", &none, &[(year, host)])
+                .await
+        }
+        Op::Endorse(digest) => node.endorse_charter(GROUP, &digest).await,
+        Op::Convene { year, subtrees } => {
+            node.convene_joint_meeting(
+                GROUP,
+                year,
+                &text("黄河流域生态保护和高质量发展联席会议"),
+                "模拟",
+                &format!("{year}-09-20"),
+                "兰州",
+                subtrees,
+            )
+            .await
+        }
+        Op::Contribute { meeting, revise } => {
+            node.contribute_joint(
+                &meeting.to_string(),
+                revise.as_deref().unwrap_or(""),
+                if n % 2 == 0 { "research" } else { "comment" },
+                &text("调研成果"),
+                &text("本省调研情况"),
+                vec!["加强水土保持".into()],
+                vec![],
+            )
+            .await
+        }
+        Op::Rollup { meeting, topic } => {
+            node.publish_rollup(&meeting.to_string(), &topic.to_string(), &text("进展"))
+                .await
+        }
+        Op::Draft(m) => {
+            node.draft_joint_report(
+                &m.to_string(),
+                &text("联合调研报告"),
+                &text("报告正文"),
+                vec!["建立协作机制".into()],
+            )
+            .await
+        }
+        Op::Comment { meeting, agree } => {
+            node.comment_joint_report(&meeting.to_string(), 0, agree, &text("修改意见"))
+                .await
+        }
+        Op::Finalize(m) => node.finalize_joint_report(&m.to_string()).await,
+        Op::Dispatch(m) => {
+            node.send_joint_report(
+                &m.to_string(),
+                ["national-committee", "joint-proposal", "governments"][(n % 3) as usize],
+                "全国政协办公厅",
+                &text("报送"),
+                "2026-10-01",
+            )
+            .await
+        }
     }
 }
