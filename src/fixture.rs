@@ -254,7 +254,8 @@ impl Federation {
             },
             key: self.key(code)?.clone(),
             store_dir: self.store_dir(code),
-            cache_bytes: 8 << 20,
+            // What a node gets from the default config, so that benchmarks measure that.
+            cache_bytes: crate::config::NodeSection::default().cache_mb << 20,
             federation_listen: fed,
             api_listen: api,
             parent,

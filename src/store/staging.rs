@@ -52,14 +52,17 @@ impl Staging {
         if p.latest.is_empty() {
             return Ok(());
         }
+        // Readers wait on the lock, held until the engine has the values, so the staged map
+        // moves into the engine's batch instead of being copied.
+        let latest = std::mem::take(&mut p.latest);
         let mut batch = WriteBatch::default();
-        for ((space, key), value) in &p.latest {
-            batch.ops.push((*space, key.clone(), value.clone()));
-        }
-        // Readers keep seeing the staged values until the engine has them.
-        self.engine.commit(batch)?;
-        p.latest.clear();
-        Ok(())
+        batch.ops.reserve(latest.len());
+        batch.ops.extend(
+            latest
+                .into_iter()
+                .map(|((space, key), value)| (space, key, value)),
+        );
+        self.engine.commit(batch)
     }
 }
 
