@@ -62,7 +62,10 @@ impl TonicConnector {
             .map_err(|e| Error::Config(format!("parent address '{address}': {e}")))?
             .connect_timeout(Duration::from_secs(10))
             .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_while_idle(true);
+            .keep_alive_while_idle(true)
+            // As on the server (`server::start`): windows that follow the link's
+            // bandwidth-delay product instead of HTTP/2's fixed 64 KiB.
+            .http2_adaptive_window(true);
         if let Transport::Tls(tls) = &self.transport {
             endpoint = endpoint
                 .tls_config(tls.client_config(peer))

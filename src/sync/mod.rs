@@ -30,6 +30,10 @@ use crate::pb::{self, sync_frame::Kind as Frame};
 use crate::store::Cursor;
 use crate::{Error, Result};
 
+/// How long the log must be quiet before a link tells its peer, in an empty batch, that it
+/// walked past events the peer may not see.
+const QUIET_BEFORE_EMPTY_BATCH: Duration = Duration::from_millis(200);
+
 /// Protocol version spoken here.
 pub const PROTOCOL: u32 = 1;
 
@@ -559,6 +563,11 @@ async fn send_loop(
     };
     let mut head_rx = node.subscribe_head();
     let mut roster_rx = node.subscribe_roster();
+    // Where we have walked the log to without finding anything for a child, not yet told to
+    // it: told once the log is quiet for a moment, not at every new event here (a county
+    // that sees one event in six would otherwise get five empty batches for it).
+    let mut untold: Option<(u64, tokio::time::Instant)> = None;
+    let tell_delay = settings.heartbeat.min(QUIET_BEFORE_EMPTY_BATCH);
     loop {
         let roster_version = *roster_rx.borrow_and_update();
         if roster_version > peer_roster_version {
@@ -587,6 +596,19 @@ async fn send_loop(
                 &settings,
             )?;
             position = last;
+            if events.is_empty() {
+                let since = untold.map_or_else(tokio::time::Instant::now, |(_, since)| since);
+                untold = Some((last, since));
+                // Toward a parent (or a lateral peer) a batch also carries our chain head,
+                // which the parent cuts a revocation or rotation at: that goes at once. A log
+                // that is never quiet still moves a child's cursor once a heartbeat.
+                if role != Role::Child || since.elapsed() >= settings.heartbeat {
+                    untold = None;
+                    send_empty_batch(&node, &peer, last, &tx, &clock).await?;
+                }
+                continue;
+            }
+            untold = None;
             clock.sent(&peer, last, &events);
             let own = node.store().own_chain()?;
             let batch = pb::Batch {
@@ -609,6 +631,11 @@ async fn send_loop(
             biased;
             r = head_rx.changed() => if r.is_err() { return Ok(()) },
             r = roster_rx.changed() => if r.is_err() { return Ok(()) },
+            _ = tokio::time::sleep(tell_delay), if untold.is_some() => {
+                if let Some((last, _)) = untold.take() {
+                    send_empty_batch(&node, &peer, last, &tx, &clock).await?;
+                }
+            }
             _ = tokio::time::sleep(settings.heartbeat) => {
                 let own = node.store().own_chain()?;
                 let hb = pb::Heartbeat {
@@ -620,6 +647,31 @@ async fn send_loop(
             }
         }
     }
+}
+
+/// Tells the peer that our log holds nothing more for it up to `last`: an empty batch, which
+/// moves its cursor (and, once acknowledged, our lag figure for it).
+async fn send_empty_batch(
+    node: &Node,
+    peer: &str,
+    last: u64,
+    tx: &mpsc::Sender<pb::SyncFrame>,
+    clock: &crate::telemetry::BatchClock,
+) -> Result<()> {
+    clock.sent(peer, last, &[]);
+    let own = node.store().own_chain()?;
+    let batch = pb::Batch {
+        batch_id: last,
+        events: Vec::new(),
+        up_to: last,
+        backfill_complete_at: 0,
+        sender_head: node.durable_head(),
+        sender_chain_seq: own.seq,
+        sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+    };
+    tx.send(frame(Frame::Batch(batch)))
+        .await
+        .map_err(|_| Error::Shutdown)
 }
 
 /// Re-sends what the peer may see now among the events before its cursor.
