@@ -105,9 +105,11 @@ pub async fn start_with_credential(
     let mut fed_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         // HTTP/2's default 64 KiB windows hold a stream to one window per round trip:
-        // 114,000 events/s on loopback, far less over a county's long link. The adaptive
-        // window grows with the measured bandwidth-delay product (1.77 million/s here).
-        .http2_adaptive_window(Some(true));
+        // 114,000 events/s on loopback, far less over a county's long link. Fixed large
+        // windows rather than hyper's adaptive one, whose BDP pings dropped links under load
+        // here ("h2 protocol error", as in hyper#2526).
+        .initial_stream_window_size(Some(crate::sync::link::STREAM_WINDOW_BYTES))
+        .initial_connection_window_size(Some(crate::sync::link::CONNECTION_WINDOW_BYTES));
     if let Transport::Tls(tls) = &opts.transport {
         fed_server = fed_server
             .tls_config(tls.server_config())

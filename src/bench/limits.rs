@@ -212,7 +212,8 @@ async fn grpc_limit(events: usize) -> Result<f64> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         tonic::transport::Server::builder()
-            .http2_adaptive_window(Some(true))
+            .initial_stream_window_size(Some(crate::sync::link::STREAM_WINDOW_BYTES))
+            .initial_connection_window_size(Some(crate::sync::link::CONNECTION_WINDOW_BYTES))
             .add_service(
                 pb::federation_server::FederationServer::new(Sink)
                     .max_decoding_message_size(crate::sync::link::MAX_FRAME_BYTES),
@@ -226,7 +227,8 @@ async fn grpc_limit(events: usize) -> Result<f64> {
     );
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| crate::Error::Config(e.to_string()))?
-        .http2_adaptive_window(true)
+        .initial_stream_window_size(crate::sync::link::STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(crate::sync::link::CONNECTION_WINDOW_BYTES)
         .connect()
         .await
         .map_err(|e| crate::Error::Transport(e.to_string()))?;
