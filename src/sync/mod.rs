@@ -609,20 +609,7 @@ async fn send_loop(
                 continue;
             }
             untold = None;
-            clock.sent(&peer, last, &events);
-            let own = node.store().own_chain()?;
-            let batch = pb::Batch {
-                batch_id: last,
-                events,
-                up_to: last,
-                backfill_complete_at: 0,
-                sender_head: head,
-                sender_chain_seq: own.seq,
-                sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
-            };
-            tx.send(frame(Frame::Batch(batch)))
-                .await
-                .map_err(|_| Error::Shutdown)?;
+            send_batch(&node, &peer, last, events, head, &tx, &clock).await?;
             continue;
         }
         tokio::select! {
@@ -658,14 +645,29 @@ async fn send_empty_batch(
     tx: &mpsc::Sender<pb::SyncFrame>,
     clock: &crate::telemetry::BatchClock,
 ) -> Result<()> {
-    clock.sent(peer, last, &[]);
+    let head = node.durable_head();
+    send_batch(node, peer, last, Vec::new(), head, tx, clock).await
+}
+
+/// Ships `events`, the peer's share of our log up to position `last`, with our head and our
+/// own chain head (where a parent cuts a revocation).
+async fn send_batch(
+    node: &Node,
+    peer: &str,
+    last: u64,
+    events: Vec<pb::SignedEvent>,
+    head: u64,
+    tx: &mpsc::Sender<pb::SyncFrame>,
+    clock: &crate::telemetry::BatchClock,
+) -> Result<()> {
+    clock.sent(peer, last, &events);
     let own = node.store().own_chain()?;
     let batch = pb::Batch {
         batch_id: last,
-        events: Vec::new(),
+        events,
         up_to: last,
         backfill_complete_at: 0,
-        sender_head: node.durable_head(),
+        sender_head: head,
         sender_chain_seq: own.seq,
         sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
     };
