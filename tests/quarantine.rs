@@ -189,13 +189,28 @@ async fn forged_event_is_quarantined() -> Result<()> {
         now_hlc(&lanzhou),
         PROVINCE,
     );
-    // Out of scope: 靖远县's own notice to its own subtree (signed with its real key), which
-    // nothing under 兰州市 may see, pushed by 榆中县's link.
-    let elsewhere = guidance_event(
-        fed.key(JINGYUAN)?,
-        JINGYUAN,
-        &ChainHead::default(),
+    // Out of scope: a notice the province really signed for 白银市 only, which nothing under
+    // 兰州市 may see, pushed by 榆中县's link. (Numbered well past the province's chain, so
+    // that it never meets the province's own events.) An event of 白银市's counties would be
+    // refused earlier, as by an unknown author: 兰州市 holds the registrations of its lineage
+    // only, and 靖远县 is not in it.
+    let ahead = ChainHead {
+        seq: chain.seq + 50,
+        hash: Some([7; 32]),
+    };
+    let elsewhere = event::seal(
+        fed.key(PROVINCE)?,
+        PROVINCE,
+        &ahead,
         now_hlc(&lanzhou),
+        Kind::Committees(pb::CommitteeList {
+            codes: vec![BAIYIN.into()],
+        }),
+        Body::GuidanceIssued(pb::GuidanceIssued {
+            guidance_id: liandong::domain::ids::new(PROVINCE).as_bytes().to_vec(),
+            title: "白银市专属通知".into(),
+            body: "……".into(),
+        }),
     );
     const BATCH: u64 = 1;
     tx.send(pb::SyncFrame {
@@ -230,10 +245,14 @@ async fn forged_event_is_quarantined() -> Result<()> {
     let q = lanzhou.quarantine_view()?.entries;
     assert_eq!(q.len(), 2, "{q:#?}");
     let by_origin = |o: &str| q.iter().find(|e| e.origin == o).cloned();
-    let bad_sig = by_origin(PROVINCE).context("the forgery's entry")?;
+    let by_category = |c: &str| q.iter().find(|e| e.category == c).cloned();
+    let bad_sig = by_category("bad signature").context("the forgery's entry")?;
+    assert_eq!(bad_sig.origin, PROVINCE);
     assert!(bad_sig.reason.contains("signature"), "{}", bad_sig.reason);
     assert_eq!(bad_sig.received_from, YUZHONG);
-    let scope = by_origin(JINGYUAN).context("the out-of-scope entry")?;
+    let scope =
+        by_category("out of scope").with_context(|| format!("the out-of-scope entry: {q:#?}"))?;
+    assert_eq!(scope.origin, PROVINCE);
     assert_eq!(scope.category, "out of scope", "{scope:#?}");
     assert!(scope.reason.contains(LANZHOU), "{}", scope.reason);
     assert_eq!(scope.received_from, YUZHONG);

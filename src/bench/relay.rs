@@ -198,6 +198,7 @@ fn as_json(env: &Envelope) -> Value {
         pb::audience::Kind::Subtree(c) => json!({ "subtree": c }),
         pb::audience::Kind::Committees(l) => json!({ "committees": l.codes }),
         pb::audience::Kind::Ancestors(u) => json!({ "ancestors": u }),
+        pb::audience::Kind::Lineage(c) => json!({ "lineage": c }),
         pb::audience::Kind::Group(g) => json!({ "group": g.group_id }),
     };
     let body = match env.body() {

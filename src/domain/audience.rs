@@ -5,6 +5,9 @@
 //! - `subtree(c)`: `path(author, c)` ∪ every committee below c;
 //! - `committees([t..])`: ⋃ `path(author, t)`;
 //! - `ancestors(u)`: `path(author, u)` (u must be above the author);
+//! - `lineage(c)`: c, every committee above it and every committee below it — who can ever
+//!   receive an event c signs, so who needs c's key: c's registration and key changes go
+//!   there (the roster is scoped, not federation-wide: docs/architecture.md "Roster scope");
 //! - `group(g)`: the members of lateral group g (the charter in force; for the charter's own
 //!   events, every member a held version names) and the tree path from the author to each,
 //!   plus, with `include_subtrees`, everything below each member. Members are the roots of
@@ -59,6 +62,9 @@ pub fn visible_to(roster: &Roster, audience: &Kind, author: &str, node: &str) ->
         Kind::Ancestors(up_to) => {
             roster.is_ancestor_or_self(up_to, author) && path(roster, author, up_to).contains(&node)
         }
+        Kind::Lineage(c) => {
+            c == node || roster.is_ancestor_or_self(node, c) || roster.is_ancestor_or_self(c, node)
+        }
         Kind::Group(g) => group_members(roster, g).is_some_and(|members| {
             members.iter().any(|m| {
                 *m == node
@@ -94,6 +100,16 @@ pub fn visible_within(roster: &Roster, audience: &Kind, author: &str, s: &str) -
         // The path runs from the author upwards; with the author outside s's subtree, none of
         // the author's ancestors can be inside it.
         Kind::Ancestors(_) => false,
+        // c is in s's subtree, or s is c or below it (so c is above everything of s's). A
+        // node that cannot place itself yet takes the lineages its parent sends (its
+        // ancestors' and its own, which place it): every one is checked by `authz` as any
+        // registration is, and a public key more than needed is harmless.
+        Kind::Lineage(c) => {
+            *c == s
+                || inside(c)
+                || roster.is_ancestor_or_self(c, s)
+                || (!roster.knows(s) && !foreign)
+        }
         Kind::Group(g) => group_members(roster, g).is_some_and(|members| {
             members.iter().any(|m| {
                 inside(m)
@@ -122,6 +138,12 @@ pub fn visible_outside(roster: &Roster, audience: &Kind, author: &str, s: &str) 
             .iter()
             .any(|t| path(roster, author, t).iter().any(|n| !inside(n))),
         Kind::Ancestors(up_to) => roster.is_ancestor_or_self(up_to, author) && !inside(up_to),
+        // c outside s sees it itself; c inside s has s's ancestors above it.
+        Kind::Lineage(c) => {
+            let c_inside = *c == s || inside(c);
+            (roster.knows(c) || roster.is_foreign(c))
+                && (!c_inside || roster.parent_of(s).is_some())
+        }
         // With the author inside s, the path to a member inside s stays inside, and a member
         // outside s sees the event itself.
         Kind::Group(g) => group_members(roster, g)
@@ -152,6 +174,11 @@ pub fn members(roster: &Roster, audience: &Kind, author: &str) -> Vec<String> {
             .into_iter()
             .map(String::from)
             .collect(),
+        Kind::Lineage(c) => {
+            let mut v = roster.subtree(c);
+            v.extend(roster.path_to_root(c).into_iter().map(String::from));
+            v
+        }
         Kind::Group(g) => {
             let mut v = Vec::new();
             for m in group_members(roster, g).unwrap_or_default() {
@@ -220,6 +247,51 @@ mod tests {
         );
         assert_eq!(path(&r, "620123", "620123"), vec!["620123"]);
         assert!(path(&r, "620123", "999999").is_empty());
+    }
+
+    #[test]
+    fn a_roster_event_reaches_the_lineage_only() {
+        // Lanzhou's registration (signed by the province): the province above, Lanzhou and
+        // its counties below; not Baiyin nor Baiyin's counties, who never hear from Lanzhou.
+        let lanzhou = Kind::Lineage("620100".into());
+        assert_eq!(
+            who_sees(&lanzhou, "620000"),
+            vec!["620000", "620100", "620123", "620121"]
+        );
+        // A county's: the county and the path up.
+        assert_eq!(
+            who_sees(&Kind::Lineage("620421".into()), "620400"),
+            vec!["620000", "620400", "620421"]
+        );
+        // The root's is everyone's.
+        assert_eq!(who_sees(&Kind::Lineage("620000".into()), "620000"), ALL);
+        // A node that cannot place itself yet (its own registration is on the way) takes
+        // what its parent sends; once placed, only its lineage.
+        let mut r = gansu();
+        assert!(visible_within(&r, &lanzhou, "620000", "620401"));
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+        r.insert(crate::domain::roster::Member::new(
+            "620401",
+            "白银区",
+            crate::domain::Level::County,
+            Some("620400"),
+            key,
+        ));
+        assert!(!visible_within(&r, &lanzhou, "620000", "620401"));
+        // Up the tree: Lanzhou sends its counties' registrations to the province, not the
+        // root's own back up (it has no parent).
+        assert!(visible_outside(
+            &r,
+            &Kind::Lineage("620123".into()),
+            "620100",
+            "620100"
+        ));
+        assert!(!visible_outside(
+            &r,
+            &Kind::Lineage("620000".into()),
+            "620000",
+            "620000"
+        ));
     }
 
     #[test]
@@ -358,6 +430,7 @@ mod tests {
         for c in &universe {
             audiences.push(Kind::Subtree(c.to_string()));
             audiences.push(Kind::Ancestors(c.to_string()));
+            audiences.push(Kind::Lineage(c.to_string()));
             audiences.push(to(&[*c]));
             for d in &universe {
                 audiences.push(to(&[*c, *d]));

@@ -104,7 +104,7 @@ fn rules(roster: &Roster, origin: &str, audience: &Kind, body: &Body) -> Result<
                 uuid_field(&a.parent_assignment_id, "parent_assignment_id")
                     .map_err(Refusal::Malformed)?;
             }
-            if !roster.is_proper_ancestor(origin, &a.assignee) {
+            if !placed_below(roster, origin, &a.assignee) {
                 return Err(deny(format!(
                     "{origin} may not assign to {}: an assignment goes to a committee below its assigner",
                     a.assignee
@@ -142,7 +142,7 @@ fn rules(roster: &Roster, origin: &str, audience: &Kind, body: &Body) -> Result<
             match audience {
                 Kind::Subtree(c) if c == origin => Ok(()),
                 Kind::Committees(list) if !list.codes.is_empty() => {
-                    match list.codes.iter().find(|t| !roster.is_proper_ancestor(origin, t)) {
+                    match list.codes.iter().find(|t| !placed_below(roster, origin, t)) {
                         Some(t) => Err(deny(format!(
                             "guidance goes down: {t} is not below {origin}"
                         ))),
@@ -413,7 +413,7 @@ fn cycle(roster: &Roster, origin: &str, audience: &Kind, body: &Body) -> Result<
                 .participants
                 .iter()
                 .chain(venues)
-                .find(|c| !roster.is_ancestor_or_self(origin, c))
+                .find(|c| *c != origin && !placed_below(roster, origin, c))
             {
                 return Err(deny(format!(
                     "{c} is not in the subtree of {origin}: a meeting's participants and branch venues are"
@@ -497,7 +497,7 @@ fn cycle(roster: &Roster, origin: &str, audience: &Kind, body: &Body) -> Result<
             match audience {
                 Kind::Subtree(c) if c == origin => Ok(()),
                 Kind::Committees(list)
-                    if !list.codes.is_empty() && list.codes.iter().all(|c| roster.knows(c)) =>
+                    if list.codes.iter().any(|c| roster.knows(c)) =>
                 {
                     Ok(())
                 }
@@ -536,7 +536,29 @@ fn plan(
     }
 }
 
-/// Rotations and revocations: only the parent, about a registered child, federation-wide.
+/// Whether `c` is below `upper`, as far as this node can tell. The roster is scoped
+/// ([`roster_scope`]): a node below `upper` knows its own branch, not its cousins, so a
+/// committee it cannot place is not checked here but by the nodes that can — `upper` itself,
+/// which authorized the event before signing it, and every node on the way to `c`, all of
+/// which hold `c`'s registration. An event naming it reaches nobody here on its account.
+fn placed_below(roster: &Roster, upper: &str, c: &str) -> bool {
+    !roster.knows(c) && !roster.is_foreign(c) && upper != c || roster.is_proper_ancestor(upper, c)
+}
+
+/// The audience of a roster event about `code` (its registration, a key change): the
+/// committees that can receive what `code` signs, `lineage(code)`. Stores written before the
+/// roster was scoped hold such events with `subtree(root)` (everyone), still valid.
+fn roster_scope(roster: &Roster, audience: &Kind, code: &str) -> Result<(), Refusal> {
+    match audience {
+        Kind::Lineage(c) if c == code => Ok(()),
+        Kind::Subtree(c) if *c == roster.root => Ok(()),
+        _ => Err(deny(format!(
+            "a roster event about {code} goes to the committees that can hear from it: audience lineage({code})"
+        ))),
+    }
+}
+
+/// Rotations and revocations: only the parent, about a registered child, to its lineage.
 fn key_change(
     roster: &Roster,
     origin: &str,
@@ -546,15 +568,7 @@ fn key_change(
     what: &str,
 ) -> Result<(), Refusal> {
     crate::event::parse_public_key(&hex::encode(key)).map_err(Refusal::Malformed)?;
-    match audience {
-        Kind::Subtree(c) if *c == roster.root => {}
-        _ => {
-            return Err(deny(format!(
-                "the roster is shared federation-wide: audience subtree({})",
-                roster.root
-            )))
-        }
-    }
+    roster_scope(roster, audience, code)?;
     match roster.get(code) {
         Some(m) if m.parent.as_deref() == Some(origin) => Ok(()),
         Some(m) => Err(deny(format!(
@@ -607,15 +621,7 @@ fn registration(
             reg.code
         )));
     }
-    match audience {
-        Kind::Subtree(c) if *c == roster.root => {}
-        _ => {
-            return Err(deny(format!(
-                "the roster is shared federation-wide: audience subtree({})",
-                roster.root
-            )))
-        }
-    }
+    roster_scope(roster, audience, &reg.code)?;
     if reg.parent.is_empty() {
         // The root registers itself, signed with the trust anchor.
         if reg.code != roster.root || origin != roster.root {

@@ -1163,6 +1163,7 @@ fn may_see_more_later(roster: &Roster, env: &Envelope, me: &str) -> bool {
         pb::audience::Kind::Subtree(c) => !roster.knows(c),
         pb::audience::Kind::Committees(list) => list.codes.iter().any(|c| !roster.knows(c)),
         pb::audience::Kind::Ancestors(u) => !roster.knows(u),
+        pb::audience::Kind::Lineage(c) => !roster.knows(c),
         pb::audience::Kind::Group(_) => true,
     }
 }

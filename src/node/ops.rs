@@ -168,12 +168,12 @@ impl Node {
     ) -> Result<pb::Receipt> {
         let code = CommitteeCode::parse(code).map_err(invalid)?;
         let key = crate::event::parse_public_key(public_key_hex).map_err(invalid)?;
-        let (root, my_level) = {
+        let my_level = {
             let roster = self.roster();
             let me = roster
                 .get(self.code())
                 .ok_or_else(|| invalid("this committee is not in the roster yet"))?;
-            (roster.root.clone(), me.level)
+            me.level
         };
         let implied = Level::implied_by(code.as_str());
         let level = if implied > my_level {
@@ -203,7 +203,7 @@ impl Node {
             )));
         }
         self.author(
-            Kind::Subtree(root),
+            Kind::Lineage(code.to_string()),
             Body::CommitteeRegistered(pb::CommitteeRegistered {
                 code: code.to_string(),
                 name: name.trim().to_string(),
@@ -237,9 +237,8 @@ impl Node {
             .child_chain_head(code)?
             .map(|(s, h)| (s, h.to_vec()))
             .unwrap_or((0, Vec::new()));
-        let root = self.roster().root.clone();
         self.author(
-            Kind::Subtree(root),
+            Kind::Lineage(code.to_string()),
             Body::CommitteeKeyRotated(pb::CommitteeKeyRotated {
                 code: code.to_string(),
                 public_key: key.as_bytes().to_vec(),
@@ -280,9 +279,8 @@ impl Node {
             .ok_or_else(|| invalid("not in the roster"))?;
         let known = self.child_chain_head(code)?.map_or(0, |(s, _)| s);
         let valid_through = valid_through.unwrap_or(known);
-        let root = self.roster().root.clone();
         self.author(
-            Kind::Subtree(root),
+            Kind::Lineage(code.to_string()),
             Body::CommitteeKeyRevoked(pb::CommitteeKeyRevoked {
                 code: code.to_string(),
                 public_key: key.as_bytes().to_vec(),
@@ -313,7 +311,7 @@ impl Node {
             return Err(invalid("only the root committee registers itself"));
         }
         self.author(
-            Kind::Subtree(root.clone()),
+            Kind::Lineage(root.clone()),
             Body::CommitteeRegistered(pb::CommitteeRegistered {
                 code: root,
                 name: name.to_string(),

@@ -444,7 +444,8 @@ async fn an_unknown_author_is_retried_once_registered() {
 async fn a_city_refuses_what_nothing_under_it_may_see() {
     let s = setup().await;
     let city = open("620100", &s.city_key, &s.province_key, &s.clock);
-    // give the city the roster, as sync would
+    // give the city the province's whole roster: it keeps its lineage (the province and
+    // itself), and refuses the other city's registration, which sync would not have sent
     let frames: Vec<Vec<u8>> = s
         .province
         .store()
@@ -453,13 +454,9 @@ async fn a_city_refuses_what_nothing_under_it_may_see() {
         .iter()
         .map(Envelope::signed_bytes)
         .collect();
-    assert_eq!(
-        city.ingest("620000", frames, None)
-            .await
-            .expect("ingest")
-            .stored,
-        3
-    );
+    let report = city.ingest("620000", frames, None).await.expect("ingest");
+    assert_eq!((report.stored, report.refused), (2, 1));
+    assert!(!city.roster().knows("620400"));
     // guidance from the province to the other city only
     let to_baiyin = s
         .province

@@ -285,6 +285,7 @@ fn audience_text(a: &pb::audience::Kind) -> String {
         pb::audience::Kind::Subtree(c) => format!("subtree({c})"),
         pb::audience::Kind::Committees(l) => format!("committees[{}]", l.codes.join(",")),
         pb::audience::Kind::Ancestors(c) => format!("ancestors({c})"),
+        pb::audience::Kind::Lineage(c) => format!("lineage({c})"),
         #[allow(unreachable_patterns)]
         other => format!("{other:?}"),
     }

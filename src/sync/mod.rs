@@ -604,12 +604,12 @@ async fn send_loop(
                 // that is never quiet still moves a child's cursor once a heartbeat.
                 if role != Role::Child || since.elapsed() >= settings.heartbeat {
                     untold = None;
-                    send_empty_batch(&node, &peer, last, &tx, &clock).await?;
+                    send_empty_batch(&node, role, &peer, last, &tx, &clock).await?;
                 }
                 continue;
             }
             untold = None;
-            send_batch(&node, &peer, last, events, head, &tx, &clock).await?;
+            send_batch(&node, role, &peer, last, events, head, &tx, &clock).await?;
             continue;
         }
         tokio::select! {
@@ -620,15 +620,15 @@ async fn send_loop(
             r = roster_rx.changed() => if r.is_err() { return Ok(()) },
             _ = tokio::time::sleep(tell_delay), if untold.is_some() => {
                 if let Some((last, _)) = untold.take() {
-                    send_empty_batch(&node, &peer, last, &tx, &clock).await?;
+                    send_empty_batch(&node, role, &peer, last, &tx, &clock).await?;
                 }
             }
             _ = tokio::time::sleep(settings.heartbeat) => {
-                let own = node.store().own_chain()?;
+                let (sender_chain_seq, sender_chain_hash) = chain_head_for(&node, role)?;
                 let hb = pb::Heartbeat {
                     sender_head: node.durable_head(),
-                    sender_chain_seq: own.seq,
-                sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+                    sender_chain_seq,
+                    sender_chain_hash,
                 };
                 tx.send(frame(Frame::Heartbeat(hb))).await.map_err(|_| Error::Shutdown)?;
             }
@@ -640,19 +640,34 @@ async fn send_loop(
 /// moves its cursor (and, once acknowledged, our lag figure for it).
 async fn send_empty_batch(
     node: &Node,
+    role: Role,
     peer: &str,
     last: u64,
     tx: &mpsc::Sender<pb::SyncFrame>,
     clock: &crate::telemetry::BatchClock,
 ) -> Result<()> {
     let head = node.durable_head();
-    send_batch(node, peer, last, Vec::new(), head, tx, clock).await
+    send_batch(node, role, peer, last, Vec::new(), head, tx, clock).await
+}
+
+/// Our own chain head as a batch or heartbeat to a peer in `role` carries it: toward a parent
+/// (or a lateral peer), where a parent cuts a revocation or rotation of our key. A child
+/// never uses its parent's chain head, so batches down leave it out: 37 bytes less on every
+/// batch to a county, a tenth of a one-notice batch (`liandong bench scoped`).
+fn chain_head_for(node: &Node, role: Role) -> Result<(u64, Vec<u8>)> {
+    if role == Role::Child {
+        return Ok((0, Vec::new()));
+    }
+    let own = node.store().own_chain()?;
+    Ok((own.seq, own.hash.map(|h| h.to_vec()).unwrap_or_default()))
 }
 
 /// Ships `events`, the peer's share of our log up to position `last`, with our head and our
-/// own chain head (where a parent cuts a revocation).
+/// own chain head where the peer needs it ([`chain_head_for`]).
+#[allow(clippy::too_many_arguments)]
 async fn send_batch(
     node: &Node,
+    role: Role,
     peer: &str,
     last: u64,
     events: Vec<pb::SignedEvent>,
@@ -661,15 +676,15 @@ async fn send_batch(
     clock: &crate::telemetry::BatchClock,
 ) -> Result<()> {
     clock.sent(peer, last, &events);
-    let own = node.store().own_chain()?;
+    let (sender_chain_seq, sender_chain_hash) = chain_head_for(node, role)?;
     let batch = pb::Batch {
         batch_id: last,
         events,
         up_to: last,
         backfill_complete_at: 0,
         sender_head: head,
-        sender_chain_seq: own.seq,
-        sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+        sender_chain_seq,
+        sender_chain_hash,
     };
     tx.send(frame(Frame::Batch(batch)))
         .await
@@ -707,29 +722,29 @@ async fn backfill(
         }
         sent += events.len();
         clock.sent(peer, 0, &events);
-        let own = node.store().own_chain()?;
+        let (sender_chain_seq, sender_chain_hash) = chain_head_for(node, role)?;
         let batch = pb::Batch {
             batch_id: 0,
             events,
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: node.durable_head(),
-            sender_chain_seq: own.seq,
-            sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+            sender_chain_seq,
+            sender_chain_hash,
         };
         tx.send(frame(Frame::Batch(batch)))
             .await
             .map_err(|_| Error::Shutdown)?;
     }
-    let own = node.store().own_chain()?;
+    let (sender_chain_seq, sender_chain_hash) = chain_head_for(node, role)?;
     let done = pb::Batch {
         batch_id: 0,
         events: Vec::new(),
         up_to: 0,
         backfill_complete_at: roster_version,
         sender_head: node.durable_head(),
-        sender_chain_seq: own.seq,
-        sender_chain_hash: own.hash.map(|h| h.to_vec()).unwrap_or_default(),
+        sender_chain_seq,
+        sender_chain_hash,
     };
     tx.send(frame(Frame::Batch(done)))
         .await
