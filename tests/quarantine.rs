@@ -244,7 +244,6 @@ async fn forged_event_is_quarantined() -> Result<()> {
 
     let q = lanzhou.quarantine_view()?.entries;
     assert_eq!(q.len(), 2, "{q:#?}");
-    let by_origin = |o: &str| q.iter().find(|e| e.origin == o).cloned();
     let by_category = |c: &str| q.iter().find(|e| e.category == c).cloned();
     let bad_sig = by_category("bad signature").context("the forgery's entry")?;
     assert_eq!(bad_sig.origin, PROVINCE);
