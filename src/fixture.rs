@@ -95,6 +95,31 @@ struct FixtureTls {
 }
 
 impl Federation {
+    /// How many registrations `code` holds once the roster has settled: those of its
+    /// lineage — its ancestors, itself and everything below it (`audience::Kind::Lineage`).
+    pub fn lineage_size(&self, code: &str) -> usize {
+        let parent = |c: &str| {
+            self.specs
+                .iter()
+                .find(|s| s.code == c)
+                .and_then(|s| s.parent.clone())
+        };
+        let is_above = |upper: &str, c: &str| {
+            let mut cur = parent(c);
+            while let Some(p) = cur {
+                if p == upper {
+                    return true;
+                }
+                cur = parent(&p);
+            }
+            false
+        };
+        self.specs
+            .iter()
+            .filter(|s| s.code == code || is_above(&s.code, code) || is_above(code, &s.code))
+            .count()
+    }
+
     /// A federation in a fresh temporary folder, over mutual TLS; nothing runs yet.
     pub fn new(specs: Vec<Spec>) -> Result<Federation> {
         let mut fed = Federation::new_insecure(specs)?;

@@ -74,14 +74,17 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
     }
     drop(tx);
     // Let the registrations settle everywhere before timing.
-    let total = fed.specs.len() as u64;
+    let wanted: Vec<(String, u64)> = county_codes
+        .iter()
+        .map(|c| (c.clone(), fed.lineage_size(c) as u64))
+        .collect();
     fed.wait_until(
-        "every county to hold the whole roster",
+        "every county to hold the roster of its lineage",
         Duration::from_secs(120),
         |f| {
-            county_codes.iter().all(|c| {
+            wanted.iter().all(|(c, total)| {
                 f.node(c)
-                    .map(|n| n.durable_head() >= total)
+                    .map(|n| n.durable_head() >= *total)
                     .unwrap_or(false)
             })
         },

@@ -280,8 +280,8 @@ pub async fn scoped(args: &BenchArgs) -> Result<Value> {
             .await?;
     }
     let county = fed.node(COUNTY)?.clone();
-    // The county may see the seven registrations and the province's notices to all.
-    let specs = fed.specs.len();
+    // The county may see the registrations of its lineage and the province's notices to all.
+    let specs = fed.lineage_size(COUNTY);
     fed.wait_until(
         "the county to hold every notice of the province",
         Duration::from_secs(120),
