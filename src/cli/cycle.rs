@@ -1091,7 +1091,7 @@ fn rec_text(r: &pb::RecommendationView, indent: &str) -> String {
     if !r.lead_department.is_empty() {
         let _ = writeln!(
             out,
-            "{indent}   牵头 {}{}{}  落实 {}%",
+            "{indent}   牵头 {}{}{}  落实 {}",
             r.lead_department,
             if r.co_departments.is_empty() {
                 String::new()
@@ -1103,7 +1103,7 @@ fn rec_text(r: &pb::RecommendationView, indent: &str) -> String {
             } else {
                 format!("  截止 {}", r.due_date)
             },
-            r.percent
+            implementation_text(r)
         );
     }
     for s in &r.steps {
@@ -1242,6 +1242,18 @@ pub fn topic_cycle(c: &pb::TopicCycleView) -> String {
     out
 }
 
+/// 落实 as the department reported it: its last percentage, "implemented" once a review closed
+/// it so, and "not reported" rather than a 0 % nobody said.
+fn implementation_text(r: &pb::RecommendationView) -> String {
+    let reported = r.steps.iter().any(|s| s.kind == "update");
+    match (reported, r.closed_as == "implemented") {
+        (true, true) => format!("{}%，已落实 implemented", r.percent),
+        (true, false) => format!("{}%", r.percent),
+        (false, true) => "已落实 implemented".into(),
+        (false, false) => "未报进度 no progress reported".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::cli::{Cli, Command};
@@ -1249,6 +1261,26 @@ mod tests {
 
     fn parse(line: &str) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("liandong").chain(line.split(' ')))
+    }
+
+    #[test]
+    fn implementation_is_said_as_reported() {
+        let mut r = crate::pb::RecommendationView::default();
+        assert_eq!(
+            super::implementation_text(&r),
+            "未报进度 no progress reported"
+        );
+        r.closed_as = "implemented".into();
+        assert_eq!(super::implementation_text(&r), "已落实 implemented");
+        r.steps.push(crate::pb::RecommendationStepView {
+            kind: "update".into(),
+            text: "60% 已开工".into(),
+            at_ms: 0,
+        });
+        r.percent = 60;
+        assert_eq!(super::implementation_text(&r), "60%，已落实 implemented");
+        r.closed_as.clear();
+        assert_eq!(super::implementation_text(&r), "60%");
     }
 
     /// The commands the integration tests do not run, and the arguments clap must insist on.
