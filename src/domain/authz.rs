@@ -1039,6 +1039,33 @@ mod tests {
     }
 
     #[test]
+    fn a_node_checks_the_committees_it_can_place_and_leaves_the_others_to_their_branch() {
+        // 兰州市's view of the roster: its lineage only (the province, itself, its counties).
+        let full = gansu();
+        let mut lanzhou = Roster::new("620000", full.root_key);
+        for m in full.members() {
+            if full.is_ancestor_or_self(&m.code, "620100")
+                || full.is_ancestor_or_self("620100", &m.code)
+            {
+                lanzhou.insert(m.clone());
+            }
+        }
+        let g = Body::GuidanceIssued(pb::GuidanceIssued {
+            guidance_id: id(),
+            ..Default::default()
+        });
+        // The province's notice to a county of each city passes at 兰州市, which relays one
+        // of them and cannot place the other (白银市's county is checked in 白银市's branch).
+        let both = to(&["620123", "620421"]);
+        assert!(authorize(&lanzhou, "620000", &both, &g).is_ok());
+        assert!(authorize(&full, "620000", &both, &g).is_ok());
+        // What 兰州市 can place it still checks: guidance does not go up to the province.
+        assert!(authorize(&lanzhou, "620123", &to(&["620100"]), &g).is_err());
+        // And a node that knows the whole tree refuses another city's county as a target.
+        assert!(authorize(&full, "620100", &to(&["620421"]), &g).is_err());
+    }
+
+    #[test]
     fn guidance_goes_down_and_reports_go_up() {
         let r = gansu();
         let g = Body::GuidanceIssued(pb::GuidanceIssued {
