@@ -58,6 +58,8 @@ class Tree:
             return any(node in self.path(author, t) for t in arg)
         if kind == "ancestors":
             return self.under(arg, author) and node in self.path(author, arg)
+        if kind == "lineage":  # a roster event: the committee, above it and below it
+            return self.under(node, arg) or self.under(arg, node)
         return False  # lateral groups: not used here
 
     def holders(self, aud, author):
@@ -194,8 +196,10 @@ def check_live(d):
         s = live(code, "status")
         if not s.get("level"):
             v.add(f"{code}: status shows no level (its own registration has not arrived)")
-        if s.get("roster_size") != len(tree.codes):
-            v.add(f"{code}: roster of {s.get('roster_size')} committees, expected {len(tree.codes)}")
+        # The roster of its lineage: the committees above it, itself and those below it.
+        lineage = sum(1 for c in tree.codes if tree.under(c, code) or tree.under(code, c))
+        if s.get("roster_size") != lineage:
+            v.add(f"{code}: roster of {s.get('roster_size')} committees, expected {lineage} (its lineage)")
         if s.get("quarantined", 0) != 0:
             v.add(f"{code}: {s['quarantined']} event(s) quarantined")
         if s.get("flagged"):
@@ -376,6 +380,8 @@ def parse_event(frame):
                     out["aud"] = ("ancestors", av.decode())
                 elif an == 4:
                     out["aud"] = ("group", None)
+                elif an == 5:
+                    out["aud"] = ("lineage", av.decode())
         elif num >= 10:
             out["kind"] = KINDS.get(num, f"kind {num}")
     return out
