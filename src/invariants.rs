@@ -203,11 +203,7 @@ pub fn check_all(nodes: &[(String, Node)], expect: &Expect<'_>) -> Vec<String> {
     let members = |r: &Roster, lineage_of: Option<&str>| -> Vec<(String, Option<String>, String)> {
         let mut v: Vec<_> = r
             .members()
-            .filter(|m| {
-                lineage_of.is_none_or(|me| {
-                    r.is_ancestor_or_self(&m.code, me) || r.is_ancestor_or_self(me, &m.code)
-                })
-            })
+            .filter(|m| lineage_of.is_none_or(|me| r.in_lineage(&m.code, me)))
             .map(|m| {
                 (
                     m.code.clone(),

@@ -62,9 +62,7 @@ pub fn visible_to(roster: &Roster, audience: &Kind, author: &str, node: &str) ->
         Kind::Ancestors(up_to) => {
             roster.is_ancestor_or_self(up_to, author) && path(roster, author, up_to).contains(&node)
         }
-        Kind::Lineage(c) => {
-            c == node || roster.is_ancestor_or_self(node, c) || roster.is_ancestor_or_self(c, node)
-        }
+        Kind::Lineage(c) => roster.in_lineage(node, c),
         Kind::Group(g) => group_members(roster, g).is_some_and(|members| {
             members.iter().any(|m| {
                 *m == node

@@ -542,7 +542,8 @@ fn plan(
 /// which authorized the event before signing it, and every node on the way to `c`, all of
 /// which hold `c`'s registration. An event naming it reaches nobody here on its account.
 fn placed_below(roster: &Roster, upper: &str, c: &str) -> bool {
-    !roster.knows(c) && !roster.is_foreign(c) && upper != c || roster.is_proper_ancestor(upper, c)
+    let unplaceable = !roster.knows(c) && !roster.is_foreign(c) && upper != c;
+    unplaceable || roster.is_proper_ancestor(upper, c)
 }
 
 /// The audience of a roster event about `code` (its registration, a key change): the
@@ -1043,12 +1044,11 @@ mod tests {
         // 兰州市's view of the roster: its lineage only (the province, itself, its counties).
         let full = gansu();
         let mut lanzhou = Roster::new("620000", full.root_key);
-        for m in full.members() {
-            if full.is_ancestor_or_self(&m.code, "620100")
-                || full.is_ancestor_or_self("620100", &m.code)
-            {
-                lanzhou.insert(m.clone());
-            }
+        for m in full
+            .members()
+            .filter(|m| full.in_lineage(&m.code, "620100"))
+        {
+            lanzhou.insert(m.clone());
         }
         let g = Body::GuidanceIssued(pb::GuidanceIssued {
             guidance_id: id(),

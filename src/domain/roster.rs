@@ -310,6 +310,12 @@ impl Roster {
         self.path_to_root(code).contains(&ancestor)
     }
 
+    /// Whether `code` is in the lineage of `of`: above it, `of` itself, or below it (who
+    /// can hear from `of`; `audience::Kind::Lineage`).
+    pub fn in_lineage(&self, code: &str, of: &str) -> bool {
+        code == of || self.is_ancestor_or_self(code, of) || self.is_ancestor_or_self(of, code)
+    }
+
     pub fn is_proper_ancestor(&self, ancestor: &str, code: &str) -> bool {
         ancestor != code && self.is_ancestor_or_self(ancestor, code)
     }
