@@ -155,7 +155,12 @@ fn next_batch(
     let mut bytes = 0usize;
     let mut last = from;
     while last < until && events.len() < settings.batch_events && bytes < settings.batch_bytes {
-        let want = ((until - last) as usize).min(1024);
+        // Read about as many entries as the batch has room for: a peer entitled to
+        // everything (a catch-up) takes them all, and what is read past a full batch is read
+        // again for the next one. At least 64, so a peer that sees few events is not read
+        // one entry at a time.
+        let room = settings.batch_events.saturating_sub(events.len()).max(64);
+        let want = ((until - last) as usize).min(room).min(1024);
         let entries = node.store().log_after(last, want)?;
         if entries.is_empty() {
             break;
