@@ -135,7 +135,7 @@ fn disk_limits(dur: Duration) -> Result<Value> {
         let mut b = WriteBatch::default();
         for _ in 0..256 {
             k += 1;
-            b.put(Space::Log, k.to_be_bytes().to_vec(), value.clone());
+            b.put(Space::Events, k.to_be_bytes().to_vec(), value.clone());
         }
         if let Err(e) = sled.commit(b).and_then(|_| sled.sync()) {
             failed = Some(e);
@@ -150,7 +150,7 @@ fn disk_limits(dur: Duration) -> Result<Value> {
         for _ in 0..256 {
             k += 1;
             let mut b = WriteBatch::default();
-            b.put(Space::Log, k.to_be_bytes().to_vec(), value.clone());
+            b.put(Space::Events, k.to_be_bytes().to_vec(), value.clone());
             let _ = sled.commit(b);
         }
         let _ = sled.sync();
