@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signature, Signer, Verifier};
 use futures::{Stream, StreamExt};
+use rand::Rng;
 use serde_json::{json, Value};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -156,16 +157,73 @@ fn disk_limits(dur: Duration) -> Result<Value> {
         let _ = sled.sync();
         256
     });
+    // Where in the tree a batch lands matters as much as how many records it has: the
+    // node's log, frames and chains grow at the right edge of their keyspaces, but a
+    // record's index entry and its state go wherever the record's id puts them. The same
+    // batches, synced the same way, of small (48-byte) values at keys appended in order and
+    // at random keys into a tree that already holds `spread` of them.
+    let small = vec![42u8; 48];
+    let spread: u64 = if dur < Duration::from_secs(1) {
+        5_000
+    } else {
+        100_000
+    };
+    let appended = SledStorage::open(&dir.path().join("sled-appended"), 16 << 20)?;
+    let scattered = SledStorage::open(&dir.path().join("sled-scattered"), 16 << 20)?;
+    let mut rng = rand::thread_rng();
+    // Both trees start with `spread` records, so neither pays for the other's preload.
+    let (mut in_order, mut at_random) = (WriteBatch::default(), WriteBatch::default());
+    for i in 0..spread {
+        in_order.put(Space::State, i.to_be_bytes().to_vec(), small.clone());
+        at_random.put(Space::State, rng.gen::<[u8; 17]>().to_vec(), small.clone());
+    }
+    appended.commit(in_order)?;
+    appended.sync()?;
+    scattered.commit(at_random)?;
+    scattered.sync()?;
+    let mut small_batches = |engine: &SledStorage, random: bool| {
+        let mut next = spread;
+        rate(dur, || {
+            let mut b = WriteBatch::default();
+            for _ in 0..256 {
+                next += 1;
+                let key = if random {
+                    rng.gen::<[u8; 17]>().to_vec()
+                } else {
+                    next.to_be_bytes().to_vec()
+                };
+                b.put(Space::State, key, small.clone());
+            }
+            if let Err(e) = engine.commit(b).and_then(|_| engine.sync()) {
+                failed = Some(e);
+            }
+            256
+        })
+    };
+    let appended_rate = small_batches(&appended, false);
+    let scattered_rate = small_batches(&scattered, true);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     println!(
         "limits   fdatasync {} /s; sled: batches of 256 records, one sync each: {} records/s; one record per batch, a sync per 256: {} records/s",
         thousands(fsync),
         thousands(sled_rate),
         thousands(single_rate)
     );
+    println!(
+        "limits   sled, batches of 256 records of 48 bytes, one sync each: appended in key order {} records/s, at random keys {} records/s (trees of {} records)",
+        thousands(appended_rate),
+        thousands(scattered_rate),
+        thousands(spread as f64)
+    );
     Ok(json!({
         "fdatasync_per_s": fsync,
         "sled_batch256_records_per_s": sled_rate,
         "sled_single_records_per_s": single_rate,
+        "sled_small_appended_records_per_s": appended_rate,
+        "sled_small_scattered_records_per_s": scattered_rate,
+        "sled_scattered_among": spread,
     }))
 }
 
