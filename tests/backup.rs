@@ -205,23 +205,58 @@ async fn verify_names_each_kind_of_damage() -> Result<()> {
     );
     node.close().await;
 
-    // 2. An index entry lost: the record index no longer names one of the events.
+    // 2. An index entry lost. A committee's registration has no state, so the record index
+    //    lists its events: drop one entry there.
     let node = restored().await?;
-    let (rk, event) = submission(&node)?;
+    let lanzhou = RecordKey::Committee(*b"620100");
     let entry = node
         .store()
         .engine()
-        .scan(Space::Records, &rk.to_bytes(), None, usize::MAX)?
+        .scan(Space::Records, &lanzhou.to_bytes(), None, usize::MAX)?
         .into_iter()
-        .find(|(_, v)| v.as_slice() == event.as_bytes())
-        .context("the index entry")?;
+        .next()
+        .context("the registration's index entry")?;
+    let registration = uuid::Uuid::from_slice(&entry.1)?;
     let mut b = WriteBatch::default();
     b.delete(Space::Records, entry.0);
     node.store().engine().commit(b)?;
     let p = problems(&node)?;
     assert!(
         p.contains(&format!(
-            "event {event} of record {} is missing from the record index",
+            "event {registration} of record 620100 is missing from the record index"
+        )),
+        "{p}"
+    );
+    node.close().await;
+
+    //    An assignment lists its events in its state's history: drop one entry there.
+    let node = restored().await?;
+    let (rk, event) = submission(&node)?;
+    let mut state: serde_json::Value = serde_json::from_slice(
+        &node
+            .store()
+            .engine()
+            .get(Space::State, &rk.to_bytes())?
+            .context("the assignment's state")?,
+    )?;
+    let history = state
+        .pointer_mut("/Assignment/history")
+        .and_then(|h| h.as_array_mut())
+        .context("the state's history")?;
+    let before = history.len();
+    history.retain(|h| h["event_id"] != serde_json::json!(event.to_string()));
+    assert_eq!(history.len(), before - 1, "the entry was in the history");
+    let mut b = WriteBatch::default();
+    b.put(
+        Space::State,
+        rk.to_bytes().to_vec(),
+        serde_json::to_vec(&state)?,
+    );
+    node.store().engine().commit(b)?;
+    let p = problems(&node)?;
+    assert!(
+        p.contains(&format!(
+            "event {event} of record {} is missing from the history of its stored state",
             rk.id_text()
         )),
         "{p}"

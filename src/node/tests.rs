@@ -473,6 +473,42 @@ async fn a_city_refuses_what_nothing_under_it_may_see() {
 }
 
 #[tokio::test]
+async fn only_records_without_a_state_are_indexed_apart() {
+    let s = setup().await;
+    let sent = s
+        .province
+        .send_guidance("防汛通知", "请各市做好防汛准备", &[])
+        .await
+        .expect("send");
+    let id = Uuid::parse_str(&sent.record_id).expect("id");
+    let rk = crate::domain::record::RecordKey::Guidance(id);
+    // The guidance's events are found through its state's history ...
+    let events = s.province.store().record_envelopes(&rk).expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id.to_string(), sent.event_id);
+    // ... and the record index holds the committees' registrations only.
+    let indexed = s
+        .province
+        .store()
+        .engine()
+        .scan(crate::store::Space::Records, b"", None, usize::MAX)
+        .expect("scan");
+    assert!(!indexed.is_empty(), "the registrations are indexed");
+    assert!(
+        indexed.iter().all(|(k, _)| k.first() == Some(&b'c')),
+        "only committee records are indexed: {:?}",
+        indexed
+            .iter()
+            .map(|(k, _)| k[0] as char)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.province.store().registrations().expect("roster").len(),
+        indexed.len()
+    );
+}
+
+#[tokio::test]
 async fn local_writes_are_checked_too() {
     let s = setup().await;
     // the province cannot report upwards: it has no parent

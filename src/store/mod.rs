@@ -27,10 +27,11 @@ pub enum Space {
     Log,
     /// origin (6) ++ seq (u64 BE) → event id (16) ++ event hash (32).
     Origins,
-    /// record key (17) ++ hlc (u64 BE) ++ origin (6) ++ seq (u64 BE) → event id: each
-    /// record's events, already in canonical order.
+    /// record key (17) ++ hlc (u64 BE) ++ origin (6) ++ seq (u64 BE) → event id: the events,
+    /// in canonical order, of each record that has no state (the committees'); a record with
+    /// a state lists its events in the state's history instead.
     Records,
-    /// record key (17) → derived state (JSON).
+    /// record key (17) → derived state (JSON), with the history of every event folded in.
     State,
     /// peer code (6) → the cursor of what we hold from that peer.
     Cursors,

@@ -213,23 +213,41 @@ impl NodeStore {
             .collect()
     }
 
-    /// Every event of a record, decoded, in canonical order.
+    /// Every event of a record, decoded, in canonical order. A record with a state finds
+    /// them in the state's history (every event the fold saw, applied or refused, in fold
+    /// order); the committee records, which have no state (the roster is kept by ingest),
+    /// in the record index [`Space::Records`].
     pub fn record_envelopes(&self, rk: &RecordKey) -> Result<Vec<Envelope>> {
-        let rows = self
-            .engine
-            .scan(Space::Records, &rk.to_bytes(), None, usize::MAX)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (_, id) in rows {
-            let id = Uuid::from_slice(&id)
-                .map_err(|_| Error::Storage("bad record index entry".into()))?;
+        let ids: Vec<Uuid> = match self.state(rk)? {
+            Some(state) => state.history().iter().map(|h| h.event_id).collect(),
+            None => self.record_index(rk)?,
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
             let frame = self.event_frame(&id)?.ok_or_else(|| {
-                Error::Storage(format!("record index names event {id}, which is missing"))
+                Error::Storage(format!(
+                    "record {} names event {id}, which is missing",
+                    rk.id_text()
+                ))
             })?;
             let env = Envelope::open(&frame)
                 .map_err(|e| Error::Storage(format!("stored event {id} does not decode: {e}")))?;
             out.push(env);
         }
         Ok(out)
+    }
+
+    /// The event ids the record index [`Space::Records`] lists for `rk`, in canonical order.
+    /// Only records without a state are indexed there (stores written before 2026-12-03
+    /// index every record; the extra entries are never read).
+    pub fn record_index(&self, rk: &RecordKey) -> Result<Vec<Uuid>> {
+        self.engine
+            .scan(Space::Records, &rk.to_bytes(), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, id)| {
+                Uuid::from_slice(&id).map_err(|_| Error::Storage("bad record index entry".into()))
+            })
+            .collect()
     }
 
     pub fn record_facts(&self, rk: &RecordKey) -> Result<Vec<Fact>> {
@@ -481,9 +499,11 @@ impl NodeStore {
                 origin: env.origin().to_string(),
                 seq: env.seq(),
             };
-            batch.put(Space::Records, record_event_key(record, &key), id);
-            if let Some(state) = state {
-                self.put_state(batch, record, state)?;
+            // The state's history lists the record's events, so a record with a state needs no
+            // index entry of its own: one sled record less per event (BENCHMARKS.md).
+            match state {
+                Some(state) => self.put_state(batch, record, state)?,
+                None => batch.put(Space::Records, record_event_key(record, &key), id),
             }
         }
         batch.put(
