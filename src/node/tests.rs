@@ -508,6 +508,98 @@ async fn only_records_without_a_state_are_indexed_apart() {
     );
 }
 
+/// Every window of the log reads as the same slice of the whole.
+fn assert_log_windows(store: &NodeStore, all: &[crate::store::node_store::LogEntry], at: &[u64]) {
+    for &after in at {
+        for limit in [1, 64, 129, 1024] {
+            let got = store.log_after(after, limit).expect("window");
+            let want: Vec<_> = all
+                .iter()
+                .filter(|e| e.position > after)
+                .take(limit)
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "after {after}, limit {limit}");
+        }
+        if after > 0 {
+            assert_eq!(
+                store.log_at(after).expect("at").as_ref(),
+                all.get(after as usize - 1)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_log_reads_the_same_across_its_pages_and_from_an_older_store() {
+    use crate::store::{Space, WriteBatch};
+    let s = setup().await;
+    for i in 0..300 {
+        s.province
+            .send_guidance(&format!("通知 {i}"), "", &[])
+            .await
+            .expect("send");
+    }
+    let store = s.province.store().clone();
+    let before = store.log_after(0, usize::MAX).expect("log");
+    let head = store.head().expect("head");
+    assert_eq!(before.len() as u64, head);
+    assert!(before
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.position == i as u64 + 1));
+    assert_log_windows(
+        &store,
+        &before,
+        &[0, 1, 127, 128, 129, 255, 256, head - 1, head],
+    );
+
+    // The same log as a store written before pages existed holds it: one record a position.
+    let mut old = WriteBatch::default();
+    for e in &before {
+        let mut v = e.id.as_bytes().to_vec();
+        v.extend_from_slice(e.source.as_deref().unwrap_or_default().as_bytes());
+        old.put(Space::Log, e.position.to_be_bytes().to_vec(), v);
+    }
+    for (k, _) in store
+        .engine()
+        .scan(Space::LogPages, b"", None, usize::MAX)
+        .expect("pages")
+    {
+        old.delete(Space::LogPages, k);
+    }
+    old.delete(Space::Meta, b"log_pages_from".to_vec());
+    store.commit(old).expect("commit");
+    assert_eq!(store.log_after(0, usize::MAX).expect("old log"), before);
+    // New events go to pages from the next position on; the log reads on across the seam.
+    for i in 0..140 {
+        s.province
+            .send_guidance(&format!("续 {i}"), "", &[])
+            .await
+            .expect("send");
+    }
+    let all = store.log_after(0, usize::MAX).expect("log");
+    assert_eq!(all.len() as u64, head + 140);
+    assert_eq!(&all[..before.len()], before.as_slice());
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.position == i as u64 + 1));
+    assert_log_windows(
+        &store,
+        &all,
+        &[
+            0,
+            head - 2,
+            head - 1,
+            head,
+            head + 1,
+            head + 130,
+            head + 140,
+        ],
+    );
+}
+
 #[tokio::test]
 async fn local_writes_are_checked_too() {
     let s = setup().await;

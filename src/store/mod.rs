@@ -23,8 +23,14 @@ use crate::Result;
 pub enum Space {
     /// event id (16) → the signed frame, verbatim.
     Events,
-    /// local position (u64 BE) → event id (16) ++ code of the link it came from (0 or 6).
+    /// local position (u64 BE) → event id (16) ++ code of the link it came from (0 or 6):
+    /// the log of a store written before 2026-12-03, up to the position where its
+    /// [`Space::LogPages`] begin.
     Log,
+    /// page number (u64 BE, `(position - 1) / 128`) → the page's first position (u64 BE),
+    /// then per entry the length of the link's code (1), the event id (16) and the code: the
+    /// local log, 128 positions to a sled record instead of one each (BENCHMARKS.md).
+    LogPages,
     /// origin (6) ++ seq (u64 BE) → event id (16) ++ event hash (32).
     Origins,
     /// record key (17) ++ hlc (u64 BE) ++ origin (6) ++ seq (u64 BE) → event id: the events,
@@ -46,6 +52,7 @@ impl Space {
         match self {
             Space::Events => b'E',
             Space::Log => b'L',
+            Space::LogPages => b'P',
             Space::Origins => b'O',
             Space::Records => b'R',
             Space::State => b'S',

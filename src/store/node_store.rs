@@ -23,6 +23,12 @@ const META_STORE_ID: &[u8] = b"store_id";
 const META_LATE: &[u8] = b"late/";
 /// Present when every event of this store was checked for `late/` as it was stored.
 const META_LATE_INDEXED: &[u8] = b"late_indexed";
+/// The first log position kept in [`Space::LogPages`] (u64 BE); the positions before it are
+/// in [`Space::Log`], one record each (a store written before pages existed). Absent until
+/// the store's first event after the upgrade, or in a new store's first event (then 1).
+const META_LOG_PAGES_FROM: &[u8] = b"log_pages_from";
+/// Log positions per [`Space::LogPages`] record.
+const LOG_PAGE: u64 = 128;
 
 /// What this node holds from one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +111,39 @@ fn origin_key(origin: &str, seq: u64) -> Vec<u8> {
     let mut k = origin.as_bytes().to_vec();
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The entries of one [`Space::LogPages`] record.
+fn read_log_page(key: &[u8], page: &[u8]) -> Result<Vec<LogEntry>> {
+    let bad = |what: &str| {
+        Error::Storage(format!(
+            "the log page {} is damaged: {what}; `liandong backup verify` checks the whole store",
+            hex::encode(key)
+        ))
+    };
+    let first: [u8; 8] = page
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("shorter than its header"))?;
+    let mut position = u64::from_be_bytes(first);
+    let mut rest = &page[8..];
+    let mut out = Vec::with_capacity(rest.len() / 17);
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len);
+        let entry = tail
+            .get(..16 + len)
+            .ok_or_else(|| bad("an entry runs past its end"))?;
+        let id = Uuid::from_slice(&entry[..16]).map_err(|_| bad("an event id"))?;
+        let source = (len > 0).then(|| String::from_utf8_lossy(&entry[16..]).into_owned());
+        out.push(LogEntry {
+            position,
+            id,
+            source,
+        });
+        position += 1;
+        rest = &tail[16 + len..];
+    }
+    Ok(out)
 }
 
 impl NodeStore {
@@ -191,6 +230,54 @@ impl NodeStore {
 
     /// Up to `limit` log entries after `after`.
     pub fn log_after(&self, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
+        let pages_from = self.log_pages_from()?;
+        let mut out = Vec::new();
+        if after.saturating_add(1) < pages_from.unwrap_or(u64::MAX) {
+            out = self.unpaged_log_after(after, limit)?;
+            // The unpaged log holds only positions before the pages; a scan that came back
+            // short has reached its end.
+            if out.len() >= limit || pages_from.is_none() {
+                return Ok(out);
+            }
+        }
+        let Some(pages_from) = pages_from else {
+            return Ok(out);
+        };
+        let after = after.max(pages_from - 1);
+        let first_page = after / LOG_PAGE; // the page holding position `after + 1`
+        let want_pages = (limit - out.len())
+            .div_ceil(LOG_PAGE as usize)
+            .saturating_add(1);
+        let from_key = first_page.checked_sub(1).map(u64::to_be_bytes);
+        let pages = self.engine.scan(
+            Space::LogPages,
+            b"",
+            from_key.as_ref().map(|k| k.as_slice()),
+            want_pages,
+        )?;
+        for (key, page) in pages {
+            for entry in read_log_page(&key, &page)? {
+                if entry.position > after {
+                    out.push(entry);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where [`Space::LogPages`] begin, if they do yet.
+    fn log_pages_from(&self) -> Result<Option<u64>> {
+        Ok(self
+            .engine
+            .get(Space::Meta, META_LOG_PAGES_FROM)?
+            .map(|v| u64_at(Some(v))))
+    }
+
+    /// Up to `limit` entries of the unpaged log [`Space::Log`] after `after`.
+    fn unpaged_log_after(&self, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
         let rows = self
             .engine
             .scan(Space::Log, b"", Some(&after.to_be_bytes()), limit)?;
@@ -464,6 +551,43 @@ impl NodeStore {
             .find(|e| e.position == position))
     }
 
+    /// Adds the log entry at `position` to its page: the page is rewritten whole, in memory
+    /// until the group's sync ([`super::staging`]), so sled sees one record per page per group.
+    fn append_to_log(
+        &self,
+        batch: &mut WriteBatch,
+        position: u64,
+        id: &Uuid,
+        source: Option<&str>,
+    ) -> Result<()> {
+        let staged = batch
+            .pending(Space::Meta, META_LOG_PAGES_FROM)
+            .map(|v| u64_at(v.map(<[u8]>::to_vec)));
+        if staged.or(self.log_pages_from()?).is_none() {
+            // The first event since pages exist: the earlier positions stay where they are.
+            batch.put(
+                Space::Meta,
+                META_LOG_PAGES_FROM.to_vec(),
+                position.to_be_bytes().to_vec(),
+            );
+        }
+        let key = ((position - 1) / LOG_PAGE).to_be_bytes();
+        let mut page = match batch.pending(Space::LogPages, &key) {
+            Some(v) => v.map(<[u8]>::to_vec),
+            None => self.engine.get(Space::LogPages, &key)?,
+        }
+        .unwrap_or_else(|| position.to_be_bytes().to_vec());
+        let source = source.unwrap_or_default().as_bytes();
+        let source_len = u8::try_from(source.len())
+            .map_err(|_| Error::Storage(format!("a link code of {} bytes", source.len())))?;
+        page.reserve(17 + source.len());
+        page.push(source_len);
+        page.extend_from_slice(id.as_bytes());
+        page.extend_from_slice(source);
+        batch.put(Space::LogPages, key.to_vec(), page);
+        Ok(())
+    }
+
     /// Adds an event with all its indexes and its record's new state to `batch`.
     /// `position` must be `head() + 1`; the batch moves the head.
     #[allow(clippy::too_many_arguments)]
@@ -480,11 +604,7 @@ impl NodeStore {
     ) -> Result<()> {
         let id = env.id.as_bytes().to_vec();
         batch.put(Space::Events, id.clone(), env.signed_bytes());
-        let mut log_value = id.clone();
-        if let Some(src) = source {
-            log_value.extend_from_slice(src.as_bytes());
-        }
-        batch.put(Space::Log, position.to_be_bytes().to_vec(), log_value);
+        self.append_to_log(batch, position, &env.id, source)?;
         let mut origin_value = id.clone();
         origin_value.extend_from_slice(&env.hash);
         batch.put(
