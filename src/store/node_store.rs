@@ -562,8 +562,8 @@ impl NodeStore {
     ) -> Result<()> {
         let staged = batch
             .pending(Space::Meta, META_LOG_PAGES_FROM)
-            .map(|v| u64_at(v.map(<[u8]>::to_vec)));
-        if staged.or(self.log_pages_from()?).is_none() {
+            .is_some_and(|v| v.is_some());
+        if !staged && self.log_pages_from()?.is_none() {
             // The first event since pages exist: the earlier positions stay where they are.
             batch.put(
                 Space::Meta,
