@@ -243,7 +243,7 @@ impl NodeStore {
         let Some(pages_from) = pages_from else {
             return Ok(out);
         };
-        let after = after.max(pages_from - 1);
+        let after = after.max(pages_from.saturating_sub(1));
         let first_page = after / LOG_PAGE; // the page holding position `after + 1`
         let want_pages = (limit - out.len())
             .div_ceil(LOG_PAGE as usize)
