@@ -342,7 +342,8 @@ impl Node {
 
     /// Asks links and servers to stop. The writer finishes the group in hand and syncs.
     pub fn shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
+        // `send` would leave the flag unset while nobody watches it (a node without links).
+        self.inner.shutdown.send_replace(true);
     }
 
     /// Stops the node for good: signals shutdown, lets the writer finish its group and sync,
@@ -579,10 +580,68 @@ pub(crate) fn apply_to_roster(roster: &mut Roster, body: &pb::event::Body) -> bo
 }
 
 fn writer_loop(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
+    // One group syncs on the syncer thread while the next is written here: the wait for the
+    // disk no longer stops the writer (BENCHMARKS.md, "Sync beside the writer"). Room for one
+    // group only, so the writer is never more than one group ahead of the disk.
+    let (to_syncer, flushed) = std::sync::mpsc::sync_channel::<Flushed>(1);
+    let syncer = {
+        let inner = Arc::clone(&inner);
+        std::thread::Builder::new()
+            .name(format!("liandong-sync-{}", inner.settings.code))
+            .spawn(move || syncer_loop(&inner, flushed))
+    };
+    let syncer = match syncer {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!(error = %e, "no syncer thread; the writer syncs each group itself");
+            while let Some(first) = jobs.blocking_recv() {
+                let group = take_group(&inner, first, &mut jobs);
+                let written = write_group(&inner, group);
+                if !finish_group(&inner, written) {
+                    return;
+                }
+            }
+            return;
+        }
+    };
     while let Some(first) = jobs.blocking_recv() {
         let group = take_group(&inner, first, &mut jobs);
-        let written = write_group(&inner, group);
-        if !finish_group(&inner, written) {
+        let mut written = write_group(&inner, group);
+        // The group goes to the engine now, in one batch, before the next is staged; its
+        // head is read now, as the next group moves the staged one.
+        if let Err(e) = inner.store.flush_staged() {
+            written.failed = Some(e.to_string());
+        }
+        let head = inner.store.head().ok();
+        let stopping = written.stopping;
+        if let Err(std::sync::mpsc::SendError(f)) = to_syncer.send(Flushed { written, head }) {
+            // The syncer stopped: storage failed there. Nobody hears of success.
+            for r in f.written.replies {
+                r.fail("storage failed; the node stopped accepting writes");
+            }
+            break;
+        }
+        if stopping {
+            break;
+        }
+    }
+    drop(to_syncer);
+    let _ = syncer.join();
+}
+
+/// A group handed to the engine, waiting for its sync on the syncer thread.
+struct Flushed {
+    written: Written,
+    /// The head with this group in it (None if it could not be read).
+    head: Option<u64>,
+}
+
+/// Syncs each flushed group in turn, then answers it ([`answer_group`]). Stops after a
+/// failed sync (the writer stops at its next group) or after the group that stops the writer.
+fn syncer_loop(inner: &Inner, groups: std::sync::mpsc::Receiver<Flushed>) {
+    while let Ok(Flushed { written, head }) = groups.recv() {
+        let synced = timed_sync(|| inner.store.sync_flushed());
+        if !answer_group(inner, written, synced, head) {
             return;
         }
     }
@@ -679,6 +738,23 @@ fn write_group(inner: &Inner, group: Vec<Job>) -> Written {
 
 /// Syncs a written group, then moves the head and answers. False when the writer stops.
 fn finish_group(inner: &Inner, w: Written) -> bool {
+    let synced = timed_sync(|| inner.store.sync());
+    let head = inner.store.head().ok();
+    answer_group(inner, w, synced, head)
+}
+
+fn timed_sync(sync: impl FnOnce() -> Result<()>) -> Result<()> {
+    let sync_started = std::time::Instant::now();
+    let r = sync();
+    metrics::histogram!(crate::telemetry::names::STORE_SYNC_SECONDS)
+        .record(sync_started.elapsed().as_secs_f64());
+    r
+}
+
+/// After a group's sync: moves the durable head to `head` and answers everyone, or, if the
+/// group or its sync failed, answers nobody with success and stops the node's writes.
+/// False when the writer stops.
+fn answer_group(inner: &Inner, w: Written, synced: Result<()>, head: Option<u64>) -> bool {
     let Written {
         replies,
         changes,
@@ -686,26 +762,24 @@ fn finish_group(inner: &Inner, w: Written) -> bool {
         stopping,
     } = w;
     // Group commit: one sync makes the whole group durable before anyone hears of it.
-    let sync_started = std::time::Instant::now();
-    if let Err(e) = inner.store.sync() {
+    if let Err(e) = synced {
         failed = Some(e.to_string());
     }
-    metrics::histogram!(crate::telemetry::names::STORE_SYNC_SECONDS)
-        .record(sync_started.elapsed().as_secs_f64());
     if let Some(e) = failed {
         metrics::counter!(crate::telemetry::names::STORAGE_ERRORS).increment(1);
         // Storage is broken: answer nobody with success, and stop taking writes.
         tracing::error!(error = %e, "storage failed; the node stops accepting writes");
+        // Stopping before anyone hears of the failure, so that they see the node stopping.
+        inner.shutdown.send_replace(true);
         for r in replies {
             r.fail(&e);
         }
-        let _ = inner.shutdown.send(true);
         return false;
     }
     // Durable now: move the head (links may send it), tell watchers, then answer, so
     // that a caller who reads the node after its reply sees its own write.
     if !changes.is_empty() {
-        if let Ok(head) = inner.store.head() {
+        if let Some(head) = head {
             inner.head.send_replace(head);
         }
         for c in changes {

@@ -89,6 +89,22 @@ impl Node {
         items: Vec<Prepared>,
         cursor: Option<Cursor>,
     ) -> Result<IngestReport> {
+        self.submit_prepared(from, items, cursor)
+            .await?
+            .await
+            .map_err(|_| Error::Shutdown)?
+    }
+
+    /// [`Node::ingest_prepared`] in two steps: hands the batch to the writer, and returns
+    /// what answers once it is durable. The writer takes jobs in the order handed over, so a
+    /// link hands over its next batch before the last is durable, and the writer finds
+    /// several waiting to share one sync.
+    pub async fn submit_prepared(
+        &self,
+        from: &str,
+        items: Vec<Prepared>,
+        cursor: Option<Cursor>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<IngestReport>>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.inner
             .jobs
@@ -100,7 +116,7 @@ impl Node {
             })
             .await
             .map_err(|_| Error::Shutdown)?;
-        rx.await.map_err(|_| Error::Shutdown)?
+        Ok(rx)
     }
 }
 

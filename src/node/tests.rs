@@ -1116,3 +1116,85 @@ async fn one_id_for_two_events_is_equivocation_and_flags_the_origin() {
     refused_with(&s.province, same_seq.signed_bytes(), "equivocation").await;
     assert_eq!(s.province.status().expect("status").flagged.len(), 1);
 }
+
+/// An engine whose syncs fail once `broken` is set (a disk that went away).
+struct BreakingDisk {
+    engine: MemoryStorage,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl crate::store::Storage for BreakingDisk {
+    fn get(&self, space: crate::store::Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.engine.get(space, key)
+    }
+    fn scan(
+        &self,
+        space: crate::store::Space,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::Entry>> {
+        self.engine.scan(space, prefix, after, limit)
+    }
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.engine.commit(batch)
+    }
+    fn sync(&self) -> Result<()> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Storage("the disk went away".into()));
+        }
+        self.engine.sync()
+    }
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_is_answered_as_a_failure_and_stops_the_writes() {
+    let clock = ManualClock::new(NOW);
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let disk = Arc::new(BreakingDisk {
+        engine: MemoryStorage::new(),
+        broken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let node = Node::open(
+        settings("620000", &key),
+        key.clone(),
+        NodeStore::new(disk.clone()),
+        Arc::new(clock.clone()),
+    )
+    .expect("open");
+    node.register_root("甘肃省政协", Level::Province)
+        .await
+        .expect("root");
+    node.send_guidance("黄河流域生态保护", "调研提纲", &[])
+        .await
+        .expect("guidance while the disk works");
+    let durable = node.durable_head();
+    assert_eq!(durable, 2);
+    disk.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Several at once, so that groups queue behind the one whose sync fails.
+    let sends: Vec<_> = (0..8)
+        .map(|i| {
+            let node = node.clone();
+            tokio::spawn(async move { node.send_guidance(&format!("第{i}次"), "正文", &[]).await })
+        })
+        .collect();
+    for s in sends {
+        let r = s.await.expect("task");
+        assert!(
+            r.is_err(),
+            "nothing is acknowledged that is not durable: {r:?}"
+        );
+    }
+    assert_eq!(
+        node.durable_head(),
+        durable,
+        "the durable head did not move"
+    );
+    assert!(node.is_shutting_down(), "a failed sync stops the node");
+    let later = node.send_guidance("之后", "正文", &[]).await;
+    assert!(later.is_err(), "no writes after a failed sync: {later:?}");
+    node.close().await;
+}

@@ -112,6 +112,18 @@ pub trait Storage: Send + Sync + 'static {
     fn is_staged(&self) -> bool {
         false
     }
+    /// Hands what a wrapper holds back to its engine, not yet synced (nothing to do for an
+    /// engine itself). With [`Storage::sync_flushed`] it splits [`Storage::sync`] in two, so
+    /// that the node's writer can flush one group and sync it on another thread while it
+    /// writes the next (`node::writer_loop`).
+    fn flush_staged(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Makes durable what [`Storage::flush_staged`] handed to the engine (and whatever else
+    /// the engine holds), without flushing what was staged since.
+    fn sync_flushed(&self) -> Result<()> {
+        self.sync()
+    }
 }
 
 #[cfg(test)]

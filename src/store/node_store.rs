@@ -159,6 +159,16 @@ impl NodeStore {
         self.engine.sync()
     }
 
+    /// The first half of [`NodeStore::sync`] ([`Storage::flush_staged`]).
+    pub fn flush_staged(&self) -> Result<()> {
+        self.engine.flush_staged()
+    }
+
+    /// The second half of [`NodeStore::sync`] ([`Storage::sync_flushed`]).
+    pub fn sync_flushed(&self) -> Result<()> {
+        self.engine.sync_flushed()
+    }
+
     pub fn commit(&self, batch: WriteBatch) -> Result<()> {
         self.engine.commit(batch)
     }

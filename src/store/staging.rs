@@ -148,6 +148,14 @@ impl Storage for Staging {
     fn is_staged(&self) -> bool {
         true
     }
+
+    fn flush_staged(&self) -> Result<()> {
+        self.flush()
+    }
+
+    fn sync_flushed(&self) -> Result<()> {
+        self.engine.sync()
+    }
 }
 
 impl NodeStore {

@@ -439,6 +439,7 @@ fn unreadable(peer: &str, status: &tonic::Status) -> Option<crate::domain::Refus
 }
 
 /// A received batch, apart from its events.
+#[derive(Clone)]
 struct Received {
     n: usize,
     cursor: Option<Cursor>,
@@ -466,7 +467,19 @@ async fn ingest_received(
     items: Vec<crate::node::prepare::Prepared>,
     r: Received,
 ) -> Result<bool> {
-    let report = node.ingest_prepared(peer, items, r.cursor).await?;
+    let report = node.ingest_prepared(peer, items, r.cursor.clone()).await?;
+    acknowledge(node, peer, tx, report, r).await
+}
+
+/// Once a batch is durable: the link's figures, then the acknowledgement. False when it
+/// cannot be sent any more (the session is over).
+async fn acknowledge(
+    node: &Node,
+    peer: &str,
+    tx: &mpsc::Sender<pb::SyncFrame>,
+    report: crate::node::IngestReport,
+    r: Received,
+) -> Result<bool> {
     debug!(me = node.code(), %peer, n = r.n, ?report, up_to = r.up_to, "batch ingested");
     let now_ms = node.now_ms();
     let mut caught_up = None;
@@ -510,22 +523,54 @@ async fn ingest_received(
         .is_ok())
 }
 
-/// The writing stage of a pipelined session: batches in the order received.
+/// Batches handed to the writer and not yet durable, per link: enough that the writer
+/// finds the next waiting when it finishes one (and takes several into one sync), few
+/// enough that a session that ends leaves little to redo.
+const BATCHES_IN_THE_WRITER: usize = 3;
+
+/// The writing stage of a pipelined session: batches in the order received, handed to the
+/// writer without waiting for the one before to be durable (up to
+/// [`BATCHES_IN_THE_WRITER`]), and acknowledged in that order once each is.
 async fn ingest_stage(
     node: Node,
     peer: String,
     tx: mpsc::Sender<pb::SyncFrame>,
     mut batches: mpsc::Receiver<Checking>,
 ) -> Result<()> {
-    while let Some((checking, received)) = batches.recv().await {
-        let items = checking
-            .await
-            .map_err(|e| Error::Storage(format!("signature check task failed: {e}")))??;
-        if !ingest_received(&node, &peer, &tx, items, received).await? {
-            return Ok(());
+    type Pending = (
+        tokio::sync::oneshot::Receiver<Result<crate::node::IngestReport>>,
+        Received,
+    );
+    let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(BATCHES_IN_THE_WRITER - 1);
+    let submit = async {
+        while let Some((checking, received)) = batches.recv().await {
+            let items = checking
+                .await
+                .map_err(|e| Error::Storage(format!("signature check task failed: {e}")))??;
+            let durable = node
+                .submit_prepared(&peer, items, received.cursor.clone())
+                .await?;
+            if pending_tx.send((durable, received)).await.is_err() {
+                break; // the acknowledgements stopped: the session is over
+            }
         }
+        Ok::<(), Error>(())
+    };
+    let acknowledge_all = async {
+        while let Some((durable, received)) = pending_rx.recv().await {
+            let report = durable.await.map_err(|_| Error::Shutdown)??;
+            if !acknowledge(&node, &peer, &tx, report, received).await? {
+                break;
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    // Both in this one task, so that aborting the stage stops both; the stage ends when
+    // either does (the session is over, or storage failed).
+    tokio::select! {
+        r = submit => r,
+        r = acknowledge_all => r,
     }
-    Ok(())
 }
 
 /// How the writing stage ended (waits for it; pending forever when there is none).
