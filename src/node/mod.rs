@@ -252,9 +252,16 @@ impl Node {
         let writer = Arc::clone(&inner);
         match seams.writer {
             WriterMode::Thread => {
+                let (to_syncer, flushed) = std::sync::mpsc::sync_channel::<Flushed>(1);
+                let syncer = {
+                    let inner = Arc::clone(&inner);
+                    std::thread::Builder::new()
+                        .name(format!("liandong-sync-{}", inner.settings.code))
+                        .spawn(move || syncer_loop(&inner, flushed))?
+                };
                 let handle = std::thread::Builder::new()
                     .name(format!("liandong-writer-{}", inner.settings.code))
-                    .spawn(move || writer_loop(writer, jobs_rx))?;
+                    .spawn(move || writer_loop(writer, jobs_rx, to_syncer, syncer))?;
                 if let Ok(mut w) = inner.writer.lock() {
                     *w = Some(handle);
                 }
@@ -579,31 +586,16 @@ pub(crate) fn apply_to_roster(roster: &mut Roster, body: &pb::event::Body) -> bo
     }
 }
 
-fn writer_loop(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
-    // One group syncs on the syncer thread while the next is written here: the wait for the
-    // disk no longer stops the writer (BENCHMARKS.md, "Sync beside the writer"). Room for one
-    // group only, so the writer is never more than one group ahead of the disk.
-    let (to_syncer, flushed) = std::sync::mpsc::sync_channel::<Flushed>(1);
-    let syncer = {
-        let inner = Arc::clone(&inner);
-        std::thread::Builder::new()
-            .name(format!("liandong-sync-{}", inner.settings.code))
-            .spawn(move || syncer_loop(&inner, flushed))
-    };
-    let syncer = match syncer {
-        Ok(handle) => handle,
-        Err(e) => {
-            tracing::warn!(error = %e, "no syncer thread; the writer syncs each group itself");
-            while let Some(first) = jobs.blocking_recv() {
-                let group = take_group(&inner, first, &mut jobs);
-                let written = write_group(&inner, group);
-                if !finish_group(&inner, written) {
-                    return;
-                }
-            }
-            return;
-        }
-    };
+/// The writer thread ([`WriterMode::Thread`]): writes each group and hands it to the syncer
+/// thread ([`syncer_loop`]) through `to_syncer`, then writes the next while that one syncs
+/// (BENCHMARKS.md, "Sync beside the writer"). The channel has room for one group, so the
+/// writer is never more than one group ahead of the disk. Ends with the syncer.
+fn writer_loop(
+    inner: Arc<Inner>,
+    mut jobs: mpsc::Receiver<Job>,
+    to_syncer: std::sync::mpsc::SyncSender<Flushed>,
+    syncer: std::thread::JoinHandle<()>,
+) {
     while let Some(first) = jobs.blocking_recv() {
         let group = take_group(&inner, first, &mut jobs);
         let mut written = write_group(&inner, group);

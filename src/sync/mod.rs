@@ -439,7 +439,6 @@ fn unreadable(peer: &str, status: &tonic::Status) -> Option<crate::domain::Refus
 }
 
 /// A received batch, apart from its events.
-#[derive(Clone)]
 struct Received {
     n: usize,
     cursor: Option<Cursor>,
@@ -465,9 +464,9 @@ async fn ingest_received(
     peer: &str,
     tx: &mpsc::Sender<pb::SyncFrame>,
     items: Vec<crate::node::prepare::Prepared>,
-    r: Received,
+    mut r: Received,
 ) -> Result<bool> {
-    let report = node.ingest_prepared(peer, items, r.cursor.clone()).await?;
+    let report = node.ingest_prepared(peer, items, r.cursor.take()).await?;
     acknowledge(node, peer, tx, report, r).await
 }
 
@@ -543,12 +542,12 @@ async fn ingest_stage(
     );
     let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(BATCHES_IN_THE_WRITER - 1);
     let submit = async {
-        while let Some((checking, received)) = batches.recv().await {
+        while let Some((checking, mut received)) = batches.recv().await {
             let items = checking
                 .await
                 .map_err(|e| Error::Storage(format!("signature check task failed: {e}")))??;
             let durable = node
-                .submit_prepared(&peer, items, received.cursor.clone())
+                .submit_prepared(&peer, items, received.cursor.take())
                 .await?;
             if pending_tx.send((durable, received)).await.is_err() {
                 break; // the acknowledgements stopped: the session is over
