@@ -617,6 +617,9 @@ async fn send_loop(
     // that sees one event in six would otherwise get five empty batches for it).
     let mut untold: Option<(u64, tokio::time::Instant)> = None;
     let tell_delay = settings.heartbeat.min(QUIET_BEFORE_EMPTY_BATCH);
+    // The seq of our own chain head as last sent to this peer (batches toward a parent carry
+    // it); none yet.
+    let mut told_chain: Option<u64> = None;
     loop {
         let roster_version = *roster_rx.borrow_and_update();
         if roster_version > peer_roster_version {
@@ -649,16 +652,23 @@ async fn send_loop(
                 let since = untold.map_or_else(tokio::time::Instant::now, |(_, since)| since);
                 untold = Some((last, since));
                 // Toward a parent (or a lateral peer) a batch also carries our chain head,
-                // which the parent cuts a revocation or rotation at: that goes at once. A log
-                // that is never quiet still moves a child's cursor once a heartbeat.
-                if role != Role::Child || since.elapsed() >= settings.heartbeat {
+                // which the parent cuts a revocation or rotation at: when that has moved since
+                // we last told it, the batch goes at once. Otherwise it waits for a quiet log
+                // as toward a child, so that a parent is not asked to write (and sync) a new
+                // cursor for every event it sent us itself. A log that is never quiet still
+                // moves the peer's cursor once a heartbeat.
+                let chain_moved =
+                    role != Role::Child && told_chain != Some(node.store().own_chain()?.seq);
+                if chain_moved || since.elapsed() >= settings.heartbeat {
                     untold = None;
-                    send_empty_batch(&node, role, &peer, last, &tx, &clock).await?;
+                    told_chain =
+                        Some(send_empty_batch(&node, role, &peer, last, &tx, &clock).await?);
                 }
                 continue;
             }
             untold = None;
-            send_batch(&node, role, &peer, last, events, head, &tx, &clock).await?;
+            told_chain =
+                Some(send_batch(&node, role, &peer, last, events, head, &tx, &clock).await?);
             continue;
         }
         tokio::select! {
@@ -669,11 +679,13 @@ async fn send_loop(
             r = roster_rx.changed() => if r.is_err() { return Ok(()) },
             _ = tokio::time::sleep(tell_delay), if untold.is_some() => {
                 if let Some((last, _)) = untold.take() {
-                    send_empty_batch(&node, role, &peer, last, &tx, &clock).await?;
+                    told_chain =
+                        Some(send_empty_batch(&node, role, &peer, last, &tx, &clock).await?);
                 }
             }
             _ = tokio::time::sleep(settings.heartbeat) => {
                 let (sender_chain_seq, sender_chain_hash) = chain_head_for(&node, role)?;
+                told_chain = Some(sender_chain_seq);
                 let hb = pb::Heartbeat {
                     sender_head: node.durable_head(),
                     sender_chain_seq,
@@ -686,7 +698,8 @@ async fn send_loop(
 }
 
 /// Tells the peer that our log holds nothing more for it up to `last`: an empty batch, which
-/// moves its cursor (and, once acknowledged, our lag figure for it).
+/// moves its cursor (and, once acknowledged, our lag figure for it). Returns the seq of the
+/// chain head it carried, as [`send_batch`].
 async fn send_empty_batch(
     node: &Node,
     role: Role,
@@ -694,7 +707,7 @@ async fn send_empty_batch(
     last: u64,
     tx: &mpsc::Sender<pb::SyncFrame>,
     clock: &crate::telemetry::BatchClock,
-) -> Result<()> {
+) -> Result<u64> {
     let head = node.durable_head();
     send_batch(node, role, peer, last, Vec::new(), head, tx, clock).await
 }
@@ -712,7 +725,8 @@ fn chain_head_for(node: &Node, role: Role) -> Result<(u64, Vec<u8>)> {
 }
 
 /// Ships `events`, the peer's share of our log up to position `last`, with our head and our
-/// own chain head where the peer needs it ([`chain_head_for`]).
+/// own chain head where the peer needs it ([`chain_head_for`]); returns that head's seq (0
+/// toward a child, which is not told it).
 #[allow(clippy::too_many_arguments)]
 async fn send_batch(
     node: &Node,
@@ -723,7 +737,7 @@ async fn send_batch(
     head: u64,
     tx: &mpsc::Sender<pb::SyncFrame>,
     clock: &crate::telemetry::BatchClock,
-) -> Result<()> {
+) -> Result<u64> {
     clock.sent(peer, last, &events);
     let (sender_chain_seq, sender_chain_hash) = chain_head_for(node, role)?;
     let batch = pb::Batch {
@@ -737,7 +751,8 @@ async fn send_batch(
     };
     tx.send(frame(Frame::Batch(batch)))
         .await
-        .map_err(|_| Error::Shutdown)
+        .map_err(|_| Error::Shutdown)?;
+    Ok(sender_chain_seq)
 }
 
 /// Re-sends what the peer may see now among the events before its cursor.
