@@ -1,8 +1,12 @@
 //! The city between the province and a county restarts while it relays a stream of notices:
-//! the county still gets every one of them, exactly once.
+//! the county still gets every one of them, exactly once. And a county that stores a burst of
+//! notices from its city does not make the city write (and sync) a new cursor for each.
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::*;
@@ -95,6 +99,109 @@ async fn city_restarts_mid_relay() -> Result<()> {
     assert_eq!(held_at(&fed, BAIYIN), 0);
     assert_nothing_quarantined(&fed)?;
 
+    fed.stop_all().await;
+    Ok(())
+}
+
+/// Counts the batches without events that a node sends up its parent link (besides the ones
+/// that end a backfill, whose batch id is 0).
+struct CountingEmptyBatchesUp {
+    inner: Arc<dyn liandong::sync::Connector>,
+    empty: Arc<AtomicU64>,
+}
+
+impl liandong::sync::Connector for CountingEmptyBatchesUp {
+    fn open(
+        &self,
+        peer: String,
+        address: String,
+        outbound: tokio_stream::wrappers::ReceiverStream<liandong::pb::SyncFrame>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = liandong::Result<liandong::sync::link::FrameStream>>
+                + Send,
+        >,
+    > {
+        use futures::StreamExt;
+        let (tx, rx) = mpsc::channel(64);
+        let empty = self.empty.clone();
+        tokio::spawn(async move {
+            let mut outbound = outbound;
+            while let Some(f) = outbound.next().await {
+                if let Some(liandong::pb::sync_frame::Kind::Batch(b)) = &f.kind {
+                    if b.events.is_empty() && b.batch_id > 0 {
+                        empty.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if tx.send(f).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.inner.open(
+            peer,
+            address,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )
+    }
+}
+
+/// The notices a county gets from its city are nothing the city needs back; a county used
+/// to tell it so at once, in an empty batch per notice, and the city wrote and synced its
+/// cursor each time (BENCHMARKS.md, "Fan-out"). Now the county tells its city once its log is
+/// quiet (or once a heartbeat), as a parent tells a child, unless its own chain moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_the_city_is_not_echoed_back_notice_by_notice() -> Result<()> {
+    const BURST: usize = 30;
+    init_tracing();
+    let mut fed = liandong::fixture::Federation::new(liandong::fixture::gansu())?;
+    let empty = Arc::new(AtomicU64::new(0));
+    {
+        let empty = empty.clone();
+        fed.wrap_connector(
+            YUZHONG,
+            Arc::new(move |inner| {
+                Arc::new(CountingEmptyBatchesUp {
+                    inner,
+                    empty: empty.clone(),
+                }) as Arc<dyn liandong::sync::Connector>
+            }),
+        );
+    }
+    fed.bring_up(&[]).await?;
+    let province = fed.node(PROVINCE)?.clone();
+    // Settled: whatever the start-up sent up has gone.
+    let first = id_of(&province.send_guidance("开始", "……", &[]).await?);
+    wait_guidance(&fed, YUZHONG, first).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = empty.load(Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let mut last = first;
+    for i in 0..BURST {
+        last = id_of(
+            &province
+                .send_guidance(&format!("第{i}号通知"), "……", &[])
+                .await?,
+        );
+    }
+    wait_guidance(&fed, YUZHONG, last).await?;
+    let during = empty.load(Ordering::Relaxed) - before;
+    // One a heartbeat (2 s in the fixture) at most while the log is never quiet.
+    let allowed = 1 + started.elapsed().as_secs() / 2;
+    assert!(
+        during <= allowed,
+        "榆中县 sent its city {during} empty batches while it stored {BURST} notices \
+         (at most {allowed} expected)"
+    );
+    // Once its log is quiet, the county still tells the city where it is.
+    let told = async {
+        while empty.load(Ordering::Relaxed) - before == during {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), told)
+        .await
+        .context("the county never told its city, once quiet, that its log moved on")?;
     fed.stop_all().await;
     Ok(())
 }
