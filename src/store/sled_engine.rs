@@ -121,10 +121,7 @@ impl SledStorage {
             "finishing a write that a crash interrupted"
         );
         for (key, value) in writes {
-            match value {
-                Some(v) => self.tree.insert(key, v)?,
-                None => self.tree.remove(key)?,
-            };
+            self.write_one(key, value)?;
         }
         self.tree.remove(REDO_KEY)?;
         self.sync()
@@ -138,12 +135,19 @@ impl SledStorage {
             .map_err(|_| Error::Storage("redo lock poisoned".into()))?;
         self.tree.insert(REDO_KEY, encode_redo(&writes))?;
         for (key, value) in writes {
-            match value {
-                Some(v) => self.tree.insert(key, v)?,
-                None => self.tree.remove(key)?,
-            };
+            self.write_one(key, value)?;
         }
         self.tree.remove(REDO_KEY)?;
+        Ok(())
+    }
+
+    /// One key, with a plain insert or remove: atomic by itself, and only a shared hold on
+    /// sled's process-wide lock (module docs).
+    fn write_one(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
+        match value {
+            Some(v) => self.tree.insert(key, v)?,
+            None => self.tree.remove(key)?,
+        };
         Ok(())
     }
 
@@ -322,10 +326,7 @@ impl Storage for SledStorage {
             // One key is atomic by itself.
             1 => {
                 for (key, value) in writes {
-                    match value {
-                        Some(v) => self.tree.insert(key, v)?,
-                        None => self.tree.remove(key)?,
-                    };
+                    self.write_one(key, value)?;
                 }
                 return Ok(());
             }
