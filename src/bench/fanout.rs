@@ -130,7 +130,7 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
         fed.specs.len(),
         up.as_secs_f64()
     );
-    super::relay::stop(&mut fed).await;
+    super::relay::stop(&mut fed, [province]).await;
     Ok(json!({
         "cities": cities,
         "counties": counties,

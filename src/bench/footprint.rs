@@ -66,6 +66,8 @@ async fn make_store(dir: &Path, n: usize) -> Result<(u64, Duration)> {
     }
     let took = t0.elapsed();
     let head = node.durable_head();
+    // A closing node waits until nothing else holds it: this handle goes first.
+    drop(node);
     running.stop().await;
     Ok((head, took))
 }

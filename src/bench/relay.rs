@@ -11,6 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{author_guidance, thousands, wait_head, BenchArgs};
 use crate::event::Envelope;
 use crate::fixture::{Federation, Spec};
+use crate::node::Node;
 use crate::pb;
 use crate::sync::link::{Connector, FrameStream};
 use crate::Result;
@@ -36,8 +37,10 @@ fn federation(args: &BenchArgs, specs: Vec<Spec>) -> Result<Federation> {
 }
 
 /// Signals every node at once, then stops them (one by one they would each wait for the
-/// others' streams to close).
-pub async fn stop(fed: &mut Federation) {
+/// others' streams to close). `held` are the bench's own handles on nodes: they go first,
+/// because a closing node waits (up to 3 s) until nothing else holds it.
+pub async fn stop(fed: &mut Federation, held: impl IntoIterator<Item = Node>) {
+    drop(held.into_iter().collect::<Vec<_>>());
     for s in fed.specs.clone() {
         if let Ok(n) = fed.node(&s.code) {
             n.shutdown();
@@ -85,7 +88,7 @@ pub async fn relay(args: &BenchArgs) -> Result<Value> {
         .map_err(|e| crate::Error::Storage(e.to_string()))??;
     let rate = n as f64 / total.as_secs_f64();
     let author_rate = n as f64 / authored.as_secs_f64();
-    stop(&mut fed).await;
+    stop(&mut fed, [province, county]).await;
     // The two hops alone: the province holds the events already; the city and the county
     // start and take them through.
     let mut fed = federation(args, chain())?;
@@ -114,7 +117,7 @@ pub async fn relay(args: &BenchArgs) -> Result<Value> {
         total.as_secs_f64(),
         thousands(author_rate)
     );
-    stop(&mut fed).await;
+    stop(&mut fed, [province, county]).await;
     Ok(json!({
         "events": n,
         "transport": transport_name(args),
@@ -150,7 +153,7 @@ pub async fn catch_up(args: &BenchArgs) -> Result<Value> {
         total.as_secs_f64(),
         thousands(n as f64 / total.as_secs_f64())
     );
-    stop(&mut fed).await;
+    stop(&mut fed, [province, city, county]).await;
     Ok(json!({
         "events": n,
         "transport": transport_name(args),
@@ -337,7 +340,7 @@ pub async fn scoped(args: &BenchArgs) -> Result<Value> {
         "scoped   a 300-byte-payload notice is {wire_per_event:.0} bytes signed on the wire, {json_per_event:.0} bytes as JSON ({:.2}×)",
         json_per_event / wire_per_event.max(1.0)
     );
-    stop(&mut fed).await;
+    stop(&mut fed, [province, lanzhou, yongdeng, baiyin, county]).await;
     Ok(json!({
         "county_events": held,
         "province_events": total_events,
