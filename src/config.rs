@@ -68,7 +68,11 @@ pub struct NodeSection {
     pub listen: SocketAddr,
     /// Where local clients (the CLI) reach the Committee service. Default "127.0.0.1:7401".
     pub api_listen: SocketAddr,
-    /// sled page cache in MiB. Default 16.
+    /// The storage engine of a **new** store: "sled" or "log" (an append-only file with its
+    /// index in memory; docs/architecture.md, "The log engine"). A store that exists is
+    /// opened with the engine that wrote it, whatever this says. Default "sled".
+    pub engine: crate::store::EngineKind,
+    /// sled page cache in MiB (the log engine has none). Default 16.
     pub cache_mb: u64,
     /// Refuse events stamped further in the future than this. Default 300.
     pub max_clock_skew_secs: u64,
@@ -82,6 +86,7 @@ impl Default for NodeSection {
             api_token_file: PathBuf::from("api.token"),
             listen: SocketAddr::from(([0, 0, 0, 0], 7400)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 7401)),
+            engine: crate::store::EngineKind::default(),
             cache_mb: 16,
             max_clock_skew_secs: 300,
         }

@@ -65,6 +65,9 @@ pub struct Federation {
     addresses: BTreeMap<String, (SocketAddr, SocketAddr)>,
     pub clock: Arc<dyn Clock>,
     pub sync: SyncSettings,
+    /// The engine of the nodes' stores (`[node] engine`'s default unless a test or a
+    /// benchmark sets it).
+    pub engine: crate::store::EngineKind,
     /// The federation's CA and each committee's TLS material; None: plaintext.
     tls: Option<FixtureTls>,
     /// Per committee: what to put between its parent link and the network (tests of a
@@ -162,6 +165,7 @@ impl Federation {
                 heartbeat: Duration::from_secs(2),
                 ..SyncSettings::default()
             },
+            engine: crate::store::EngineKind::default(),
             tls: None,
             connector_wrappers: BTreeMap::new(),
             peers: BTreeMap::new(),
@@ -280,6 +284,7 @@ impl Federation {
             key: self.key(code)?.clone(),
             store_dir: self.store_dir(code),
             // What a node gets from the default config, so that benchmarks measure that.
+            engine: self.engine,
             cache_bytes: crate::config::NodeSection::default().cache_mb << 20,
             federation_listen: fed,
             api_listen: api,
@@ -300,11 +305,7 @@ impl Federation {
         let running = match self.connector_wrappers.get(code) {
             None => server::start(opts, self.clock.clone()).await?,
             Some(wrap) => {
-                let engine: Arc<dyn crate::store::Storage> =
-                    Arc::new(crate::store::sled_engine::SledStorage::open(
-                        &opts.store_dir,
-                        opts.cache_bytes,
-                    )?);
+                let engine = opts.open_engine()?;
                 let connector = wrap(Arc::new(
                     TonicConnector::new(opts.transport.clone())
                         .max_message_bytes(opts.sync.max_message_bytes),

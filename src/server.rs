@@ -16,7 +16,6 @@ use crate::api::{CommitteeService, FederationService};
 use crate::clock::Clock;
 use crate::node::{Node, NodeSettings};
 use crate::pb;
-use crate::store::sled_engine::SledStorage;
 use crate::store::{NodeStore, Storage};
 use crate::sync::{run_parent_link, Connector, SyncSettings, TonicConnector};
 use crate::tls::Transport;
@@ -29,6 +28,8 @@ pub struct NodeOptions {
     pub key: SigningKey,
     /// The sled store's folder.
     pub store_dir: PathBuf,
+    /// The engine of a new store (an existing one is opened with its own).
+    pub engine: crate::store::EngineKind,
     /// sled page cache; small by default (a county office PC is not a server).
     pub cache_bytes: u64,
     /// Where other nodes reach the `Federation` service.
@@ -43,6 +44,13 @@ pub struct NodeOptions {
     /// Lateral peers: members of this node's lateral groups, each the root of another
     /// federation (their CAs are in `transport`). The lower code of a pair dials.
     pub peers: Vec<PeerOptions>,
+}
+
+impl NodeOptions {
+    /// The node's store, with the engine that wrote it (or `engine` for a new one).
+    pub fn open_engine(&self) -> Result<Arc<dyn Storage>> {
+        crate::store::open_engine(&self.store_dir, self.engine, self.cache_bytes)
+    }
 }
 
 /// One lateral peer (`[[peers]]` in the config).
@@ -75,7 +83,7 @@ pub async fn start_authorized(
     credential: ApiCredential,
     clock: Arc<dyn Clock>,
 ) -> Result<RunningNode> {
-    let engine: Arc<dyn Storage> = Arc::new(SledStorage::open(&opts.store_dir, opts.cache_bytes)?);
+    let engine = opts.open_engine()?;
     let connector = Arc::new(
         TonicConnector::new(opts.transport.clone()).max_message_bytes(opts.sync.max_message_bytes),
     );

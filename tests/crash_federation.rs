@@ -1102,10 +1102,10 @@ fn open_stores(procs: &[Arc<Proc>]) -> Result<(Vec<(String, liandong::node::Node
         blobs += std::fs::read_dir(opts.store_dir.join("blobs"))
             .map(|d| d.count())
             .unwrap_or(0);
-        let engine =
-            liandong::store::sled_engine::SledStorage::open(&opts.store_dir, opts.cache_bytes)
-                .with_context(|| format!("opening {}'s store", p.code))?;
-        let store = liandong::store::NodeStore::new(Arc::new(engine));
+        let engine = opts
+            .open_engine()
+            .with_context(|| format!("opening {}'s store", p.code))?;
+        let store = liandong::store::NodeStore::new(engine);
         let node = liandong::node::Node::open(
             opts.settings,
             key,

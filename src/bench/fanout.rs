@@ -50,6 +50,7 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
     } else {
         Federation::new(specs)?
     };
+    fed.engine = args.engine;
     let t_up = Instant::now();
     fed.bring_up(&[]).await?;
     let up = t_up.elapsed();

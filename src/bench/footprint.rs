@@ -15,6 +15,7 @@ use crate::clock::SystemClock;
 use crate::domain::Level;
 use crate::node::NodeSettings;
 use crate::server::{self, NodeOptions};
+use crate::store::EngineKind;
 use crate::sync::SyncSettings;
 use crate::tls::Transport;
 use crate::{Error, Result};
@@ -24,7 +25,7 @@ const KEY_FILE: &str = "bench.key";
 /// `[node] cache_mb`'s default.
 const CACHE_BYTES: u64 = 16 << 20;
 
-fn options(dir: &Path, key: &SigningKey) -> NodeOptions {
+fn options(dir: &Path, key: &SigningKey, engine: EngineKind) -> NodeOptions {
     NodeOptions {
         settings: NodeSettings {
             code: CODE.into(),
@@ -35,6 +36,7 @@ fn options(dir: &Path, key: &SigningKey) -> NodeOptions {
         },
         key: key.clone(),
         store_dir: dir.join("store"),
+        engine,
         cache_bytes: CACHE_BYTES,
         federation_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -46,10 +48,10 @@ fn options(dir: &Path, key: &SigningKey) -> NodeOptions {
 }
 
 /// Makes a root node's store in `dir` holding `n` notices besides its registration.
-async fn make_store(dir: &Path, n: usize) -> Result<(u64, Duration)> {
+async fn make_store(dir: &Path, n: usize, engine: EngineKind) -> Result<(u64, Duration)> {
     let key = crate::event::generate_key();
     std::fs::write(dir.join(KEY_FILE), hex::encode(key.to_bytes()))?;
-    let running = server::start(options(dir, &key), Arc::new(SystemClock)).await?;
+    let running = server::start(options(dir, &key, engine), Arc::new(SystemClock)).await?;
     let node = running.node.clone();
     node.register_root("甘肃省政协", Level::Province).await?;
     let t0 = Instant::now();
@@ -122,12 +124,12 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
     let idle_dir = tempfile::Builder::new()
         .prefix("liandong-bench-")
         .tempdir()?;
-    make_store(idle_dir.path(), 0).await?;
+    make_store(idle_dir.path(), 0, args.engine).await?;
     let idle = measure(idle_dir.path()).await?;
     let loaded_dir = tempfile::Builder::new()
         .prefix("liandong-bench-")
         .tempdir()?;
-    let (head, took) = make_store(loaded_dir.path(), n).await?;
+    let (head, took) = make_store(loaded_dir.path(), n, args.engine).await?;
     let disk = dir_bytes(&loaded_dir.path().join("store"));
     let loaded = measure(loaded_dir.path()).await?;
     // sled 0.34 writes its page-table snapshot only when it opens a store, so the first start
@@ -182,7 +184,12 @@ pub async fn child(dir: &Path) -> Result<()> {
         .ok_or_else(|| Error::Config("bad bench key".into()))?;
     let key = SigningKey::from_bytes(&bytes);
     let t0 = Instant::now();
-    let running = server::start(options(dir, &key), Arc::new(SystemClock)).await?;
+    // The store exists: it is opened with the engine that wrote it.
+    let running = server::start(
+        options(dir, &key, EngineKind::default()),
+        Arc::new(SystemClock),
+    )
+    .await?;
     let startup = t0.elapsed();
     let head = running.node.durable_head();
     tokio::time::sleep(Duration::from_secs(2)).await;

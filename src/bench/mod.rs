@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// Links in plaintext (as `serve --insecure`) instead of mutual TLS.
     #[arg(long)]
     pub insecure: bool,
+    /// The storage engine of the benchmarks' stores (relay, catchup, fanout, scoped,
+    /// footprint): sled or log.
+    #[arg(long, default_value = "sled")]
+    pub engine: crate::store::EngineKind,
     /// Where the divisions CSVs are (national); default: ../shared/data/divisions from the
     /// working directory or its parents.
     #[arg(long)]

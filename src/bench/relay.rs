@@ -29,11 +29,13 @@ fn chain() -> Vec<Spec> {
 }
 
 fn federation(args: &BenchArgs, specs: Vec<Spec>) -> Result<Federation> {
-    if args.insecure {
-        Federation::new_insecure(specs)
+    let mut fed = if args.insecure {
+        Federation::new_insecure(specs)?
     } else {
-        Federation::new(specs)
-    }
+        Federation::new(specs)?
+    };
+    fed.engine = args.engine;
+    Ok(fed)
 }
 
 /// Signals every node at once, then stops them (one by one they would each wait for the

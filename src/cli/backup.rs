@@ -47,13 +47,12 @@ fn open_offline(cli: &Cli) -> Result<Offline> {
     let key = crate::event::generate_key();
     // No link is opened: the transport is never used.
     let opts = super::init::options(&cfg, &base, key.clone(), crate::tls::Transport::Insecure)?;
-    let engine = crate::store::sled_engine::SledStorage::open(&opts.store_dir, opts.cache_bytes)
-        .map_err(|e| {
+    let engine = opts.open_engine().map_err(|e| {
             anyhow::anyhow!(
                 "{e}\n(export, import and verify work on a stopped node: stop `liandong serve` first, e.g. `systemctl stop liandong`)"
             )
         })?;
-    let store = crate::store::NodeStore::new(Arc::new(engine));
+    let store = crate::store::NodeStore::new(engine);
     let node = Node::open(opts.settings, key, store, Arc::new(SystemClock))
         .context("opening the node's store")?;
     Ok(Offline { cfg, node })

@@ -172,9 +172,7 @@ pub async fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
         // The root writes its own registration, signed with the anchor key.
         // No link is started here, so no TLS material is needed yet.
         let opts = options(&config, &args.dir, key.clone(), Transport::Insecure)?;
-        let store = crate::store::NodeStore::new(Arc::new(
-            crate::store::sled_engine::SledStorage::open(&opts.store_dir, opts.cache_bytes)?,
-        ));
+        let store = crate::store::NodeStore::new(opts.open_engine()?);
         let node = crate::node::Node::open(opts.settings, key, store, Arc::new(SystemClock))?;
         node.register_root(&args.name, Level::implied_by(&args.code))
             .await?;
@@ -306,6 +304,7 @@ pub fn options(
         },
         key,
         store_dir: resolve(base, &cfg.node.data_dir),
+        engine: cfg.node.engine,
         cache_bytes: cfg.node.cache_mb * 1024 * 1024,
         federation_listen: cfg.node.listen,
         api_listen: cfg.node.api_listen,

@@ -1,6 +1,8 @@
-//! Storage: one narrow trait ([`Storage`]) with two engines — sled ([`sled_engine`]) for real
-//! nodes and an in-memory one ([`memory`]) that can simulate a crash by dropping everything
-//! not yet synced — and the node's keyspaces on top ([`NodeStore`]).
+//! Storage: one narrow trait ([`Storage`]) with three engines — sled ([`sled_engine`]) and an
+//! append-only log with its index in memory ([`log_engine`]) for real nodes, and an in-memory
+//! one ([`memory`]) that can simulate a crash by dropping everything not yet synced — and the
+//! node's keyspaces on top ([`NodeStore`]). [`open_engine`] opens a store folder with the
+//! engine that wrote it.
 //!
 //! The trait is the whole contract the node relies on:
 //! - [`Storage::commit`] applies a [`WriteBatch`] atomically (all of it or none, also across
@@ -8,6 +10,7 @@
 //! - [`Storage::sync`] makes everything committed so far durable against a killed process
 //!   *and* a power cut; nothing is acknowledged to anyone before it returns;
 //! - scans return keys in byte order, which is why every key is big-endian.
+pub mod log_engine;
 pub mod memory;
 pub mod node_store;
 pub mod sled_engine;
@@ -15,7 +18,74 @@ pub mod staging;
 
 pub use node_store::{Cursor, NodeStore, QuarantineRecord};
 
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::Result;
+
+/// The engine of a store on disk: `[node] engine` in the config chooses it for a new store;
+/// an existing store is opened with the engine that wrote it ([`EngineKind::detect`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// sled 0.34, one tree with a prefix per keyspace ([`sled_engine`]).
+    #[default]
+    Sled,
+    /// One append-only file and an index in memory ([`log_engine`]).
+    Log,
+}
+
+impl EngineKind {
+    /// The engine whose files are in `dir`, if any.
+    pub fn detect(dir: &Path) -> Option<EngineKind> {
+        if dir.join(log_engine::LOG_FILE).exists() {
+            Some(EngineKind::Log)
+        } else if dir.join("conf").exists() || dir.join("db").exists() {
+            Some(EngineKind::Sled)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Sled => "sled",
+            EngineKind::Log => "log",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "sled" => Ok(EngineKind::Sled),
+            "log" => Ok(EngineKind::Log),
+            other => Err(format!(
+                "unknown storage engine {other:?}: use \"sled\" or \"log\""
+            )),
+        }
+    }
+}
+
+/// Opens the store in `dir` with the engine that wrote it, or creates one with `for_new`.
+/// `cache_bytes` is sled's page cache (the log engine has none: the OS caches its file).
+pub fn open_engine(dir: &Path, for_new: EngineKind, cache_bytes: u64) -> Result<Arc<dyn Storage>> {
+    let kind = EngineKind::detect(dir).unwrap_or(for_new);
+    if kind != for_new {
+        tracing::info!(
+            store = %dir.display(),
+            engine = kind.name(),
+            configured = for_new.name(),
+            "the store was written by another engine than the one configured for new stores; \
+             opening it with its own (move it with `liandong backup export` and `import` to change)"
+        );
+    }
+    Ok(match kind {
+        EngineKind::Sled => Arc::new(sled_engine::SledStorage::open(dir, cache_bytes)?),
+        EngineKind::Log => Arc::new(log_engine::LogStorage::open(dir)?),
+    })
+}
 
 /// The keyspaces ("trees") of a node, one per concern. Engines may map them to separate
 /// trees or to a one-byte prefix in a single tree.
