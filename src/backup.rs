@@ -117,7 +117,7 @@ pub fn export(
             w.write_all(&(frame.len() as u32).to_be_bytes())?;
             w.write_all(&frame)?;
             written += 1;
-            if written % 1000 == 0 {
+            if written.is_multiple_of(1000) {
                 progress("exporting", written, head);
             }
         }
@@ -314,7 +314,7 @@ pub fn check_file(path: &Path, progress: Progress<'_>) -> Result<ExportHeader> {
     let mut n = 0u64;
     while r.next_frame()?.is_some() {
         n += 1;
-        if n % 5000 == 0 {
+        if n.is_multiple_of(5000) {
             progress("checking the file", n, total);
         }
     }
@@ -551,7 +551,7 @@ pub fn verify(
                     prev,
                 },
             );
-            if ids.len() % 1000 == 0 {
+            if ids.len().is_multiple_of(1000) {
                 progress("checking events", ids.len() as u64, head);
             }
         }
@@ -688,7 +688,7 @@ pub fn verify(
                 facts.len()
             ));
         }
-        if folded % 1000 == 0 {
+        if folded.is_multiple_of(1000) {
             progress("recomputing states", folded, total);
         }
     }

@@ -57,7 +57,7 @@ pub struct CommitteeSection {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeSection {
-    /// The sled store's folder, relative to the config file. Default "store".
+    /// The store's folder, relative to the config file. Default "store".
     pub data_dir: PathBuf,
     /// The node's private key file, relative to the config file. Default "node.key".
     pub key_file: PathBuf,
@@ -70,7 +70,7 @@ pub struct NodeSection {
     pub api_listen: SocketAddr,
     /// The storage engine of a **new** store: "sled" or "log" (an append-only file with its
     /// index in memory; docs/architecture.md, "The log engine"). A store that exists is
-    /// opened with the engine that wrote it, whatever this says. Default "sled".
+    /// opened with the engine that wrote it, whatever this says. Default "log".
     pub engine: crate::store::EngineKind,
     /// sled page cache in MiB (the log engine has none). Default 16.
     pub cache_mb: u64,
@@ -394,6 +394,22 @@ root_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f7075
             .expect_err("invalid");
         assert!(err.contains("[sync] max_message_kib = 64"), "{err}");
         assert!(err.contains("2048"), "{err}");
+    }
+
+    #[test]
+    fn the_engine_defaults_to_log_and_a_wrong_name_is_refused_with_the_choices() {
+        let cfg: Config = toml::from_str(&sample()).expect("parses");
+        assert_eq!(cfg.node.engine, crate::store::EngineKind::Log);
+        let sled: Config =
+            toml::from_str(&format!("{}[node]\nengine = \"sled\"\n", sample())).expect("parses");
+        assert_eq!(sled.node.engine, crate::store::EngineKind::Sled);
+        let err = toml::from_str::<Config>(&format!("{}[node]\nengine = \"rocks\"\n", sample()))
+            .expect_err("unknown engine")
+            .to_string();
+        assert!(
+            err.contains("rocks") && err.contains("log") && err.contains("sled"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! run), linked over mutual TLS — run under a continuous workload through their local gRPC
 //! APIs while a seeded schedule `kill -9`s a random one at a random moment, many times,
 //! restarting it on the same store each time. Afterwards the links settle, every process is
-//! killed once more, each node's sled store is opened in this process, and the invariants of
-//! [`liandong::invariants`] (the simulation's own checks) must hold on them:
+//! killed once more, each node's store (sled or the log engine, every other node) is opened
+//! in this process, and the invariants of [`liandong::invariants`] (the simulation's own
+//! checks) must hold on them:
 //!
 //! 1. every event that was acknowledged — a write the API confirmed with a receipt, or an
 //!    event a node announced as durable on its change stream, which is what it acks a peer's
@@ -37,6 +38,10 @@ use rand::{Rng, SeedableRng};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
+
+/// The store engines the nodes take turns with (`init --engine`), so that one run kills
+/// stores of both.
+const ENGINES: [&str; 2] = ["log", "sled"];
 
 /// How long a node may take to open its API after a (re)start.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -256,7 +261,7 @@ fn set_up(root: &Path) -> Result<Vec<Arc<Proc>>> {
     }
     let mut procs = Vec::new();
     let mut root_key = String::new();
-    for s in &NODES {
+    for (i, s) in NODES.iter().enumerate() {
         let dir = root.join(s.code);
         let (fed, api) = ports[s.code];
         let mut init = liandong();
@@ -264,6 +269,8 @@ fn set_up(root: &Path) -> Result<Vec<Arc<Proc>>> {
             .arg("--dir")
             .arg(&dir)
             .args(["--code", s.code, "--name", s.name])
+            // Both engines, side by side in one federation: every other node on each.
+            .args(["--engine", ENGINES[i % 2]])
             .args(["--listen", &format!("127.0.0.1:{fed}")])
             .args(["--api-listen", &format!("127.0.0.1:{api}")]);
         if let Some(p) = s.parent {
@@ -1085,7 +1092,7 @@ async fn settle(procs: &[Arc<Proc>]) -> Result<Duration, String> {
     ))
 }
 
-/// Opens each stopped node's sled store in this process.
+/// Opens each stopped node's store (either engine) in this process.
 /// Also says how many values sled keeps in files of their own (over 128 KiB) in all stores.
 fn open_stores(procs: &[Arc<Proc>]) -> Result<(Vec<(String, liandong::node::Node)>, usize)> {
     let mut out = Vec::new();

@@ -53,8 +53,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub insecure: bool,
     /// The storage engine of the benchmarks' stores (relay, catchup, fanout, scoped,
-    /// footprint): sled or log.
-    #[arg(long, default_value = "sled")]
+    /// footprint): log or sled.
+    #[arg(long, default_value = "log")]
     pub engine: crate::store::EngineKind,
     /// Where the divisions CSVs are (national); default: ../shared/data/divisions from the
     /// working directory or its parents.
@@ -232,7 +232,7 @@ pub fn thousands(x: f64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -49,6 +49,10 @@ pub struct InitArgs {
     /// Where the local CLI reaches this node.
     #[arg(long, default_value = "127.0.0.1:7401")]
     pub api_listen: SocketAddr,
+    /// The store's engine: log (one append-only file with its index in memory;
+    /// docs/architecture.md, "The log engine") or sled. Written to `[node] engine`.
+    #[arg(long, default_value = "log")]
+    pub engine: crate::store::EngineKind,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +146,7 @@ pub async fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
         node: NodeSection {
             listen: args.listen,
             api_listen: args.api_listen,
+            engine: args.engine,
             ..NodeSection::default()
         },
         parent: match (&args.parent_code, &args.parent_address) {

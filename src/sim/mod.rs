@@ -153,7 +153,7 @@ impl Config {
                 inject: 0.01,
             },
             late_counties: 2,
-            found_in_setup: seed % 2 == 0,
+            found_in_setup: seed.is_multiple_of(2),
             max_skew_ms: 120_000,
             max_sync_delay_ms: 8,
             settle_limit: Duration::from_secs(900),

@@ -517,7 +517,11 @@ pub async fn run(node: &Node, op: Op, n: u64) -> crate::Result<pb::Receipt> {
             node.contribute_joint(
                 &meeting.to_string(),
                 revise.as_deref().unwrap_or(""),
-                if n % 2 == 0 { "research" } else { "comment" },
+                if n.is_multiple_of(2) {
+                    "research"
+                } else {
+                    "comment"
+                },
                 &text("调研成果"),
                 &text("本省调研情况"),
                 vec!["加强水土保持".into()],

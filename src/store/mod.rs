@@ -28,10 +28,12 @@ use crate::Result;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
-    /// sled 0.34, one tree with a prefix per keyspace ([`sled_engine`]).
-    #[default]
+    /// sled 0.34, one tree with a prefix per keyspace ([`sled_engine`]): what every store
+    /// was until 2026-12-06.
     Sled,
-    /// One append-only file and an index in memory ([`log_engine`]).
+    /// One append-only file and an index in memory ([`log_engine`]): the default since
+    /// 2026-12-06 (docs/architecture.md, "The log engine").
+    #[default]
     Log,
 }
 
@@ -276,5 +278,42 @@ pub(crate) mod suite {
             .scan(Space::Cursors, b"", None, 10)
             .expect("scan")
             .is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_opens_with_the_engine_that_wrote_it() {
+        for (first, then) in [
+            (EngineKind::Sled, EngineKind::Log),
+            (EngineKind::Log, EngineKind::Sled),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = dir.path().join("store");
+            assert_eq!(EngineKind::detect(&store), None);
+            {
+                let s = open_engine(&store, first, 1 << 20).expect("create");
+                let mut b = WriteBatch::default();
+                b.put(Space::Meta, b"k".to_vec(), b"v".to_vec());
+                s.commit(b).expect("commit");
+                s.sync().expect("sync");
+            }
+            assert_eq!(EngineKind::detect(&store), Some(first));
+            // The config now names the other engine: the store keeps its own.
+            let s = open_engine(&store, then, 1 << 20).expect("reopen");
+            assert_eq!(s.get(Space::Meta, b"k").expect("get"), Some(b"v".to_vec()));
+            assert_eq!(EngineKind::detect(&store), Some(first));
+        }
+    }
+
+    #[test]
+    fn engine_names_parse_and_a_wrong_one_says_what_to_use() {
+        assert_eq!("log".parse::<EngineKind>(), Ok(EngineKind::Log));
+        assert_eq!("sled".parse::<EngineKind>(), Ok(EngineKind::Sled));
+        let err = "rocksdb".parse::<EngineKind>().expect_err("unknown");
+        assert!(err.contains("\"sled\" or \"log\""), "{err}");
     }
 }
