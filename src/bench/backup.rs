@@ -11,7 +11,6 @@ use super::{author_guidance, thousands, BenchArgs};
 use crate::clock::SystemClock;
 use crate::domain::Level;
 use crate::node::{Node, NodeSettings};
-use crate::store::sled_engine::SledStorage;
 use crate::store::NodeStore;
 use crate::{Error, Result};
 
@@ -31,11 +30,11 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
         max_group: 256,
     };
     let open = |dir: &str| -> Result<Node> {
-        let engine = SledStorage::open(&tmp.path().join(dir), 16 << 20)?;
+        let engine = crate::store::open_engine(&tmp.path().join(dir), args.engine, 16 << 20)?;
         Node::open(
             settings.clone(),
             key.clone(),
-            NodeStore::new(Arc::new(engine)),
+            NodeStore::new(engine),
             Arc::new(SystemClock),
         )
     };

@@ -1,7 +1,8 @@
 //! Footprint: resident memory of an idle node and of a node holding many events, disk bytes
-//! per event in sled, and the start-up time of the loaded node. Each node is measured in a
-//! process of its own (this binary, `bench --footprint-child DIR`), started the way `serve`
-//! starts a node: sled store with the default 16 MiB cache, both gRPC servers, no links.
+//! per event in its store, and the start-up time of the loaded node. Each node is measured in
+//! a process of its own (this binary, `bench --footprint-child DIR`), started the way `serve`
+//! starts a node: a store of the engine `--engine` names (sled with the default 16 MiB
+//! cache), both gRPC servers, no links.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -134,6 +135,7 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
     let loaded = measure(loaded_dir.path()).await?;
     // sled 0.34 writes its page-table snapshot only when it opens a store, so the first start
     // after the writing replays the whole log written since; a restart after that does not.
+    // The log engine reads its whole file at every start.
     let restarted = measure(loaded_dir.path()).await?;
     if std::env::var_os("LIANDONG_BENCH_KEEP").is_some() {
         // For profiling the start-up: `bench --footprint-child DIR` runs it again.
@@ -147,7 +149,7 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
     let file_mib = |v: &Value| v["rss_file_kib"].as_f64().unwrap_or(0.0) / 1024.0;
     let per_event = disk as f64 / head.max(1) as f64;
     println!(
-        "footprint idle node: {:.1} MiB resident ({:.1} MiB anonymous, {:.1} MiB of the binary and other files); node holding {} events: {:.1} MiB resident, start-up {:.0} ms the first time after writing them (sled replays its log since it last opened), {:.0} ms when started again; sled {:.0} disk bytes per event ({:.1} MiB); writing them took {:.1} s ({} events/s authored)",
+        "footprint idle node: {:.1} MiB resident ({:.1} MiB anonymous, {:.1} MiB of the binary and other files); node holding {} events: {:.1} MiB resident, start-up {:.0} ms the first time after writing them, {:.0} ms when started again; {} store: {:.0} disk bytes per event ({:.1} MiB); writing them took {:.1} s ({} events/s authored)",
         mib(&idle),
         anon_mib(&idle),
         file_mib(&idle),
@@ -155,12 +157,14 @@ pub async fn run(args: &BenchArgs) -> Result<Value> {
         mib(&loaded),
         loaded["startup_ms"].as_f64().unwrap_or(0.0),
         restarted["startup_ms"].as_f64().unwrap_or(0.0),
+        args.engine.name(),
         per_event,
         disk as f64 / (1 << 20) as f64,
         took.as_secs_f64(),
         thousands(n as f64 / took.as_secs_f64().max(1e-9)),
     );
     Ok(json!({
+        "engine": args.engine.name(),
         "idle_rss_mib": mib(&idle),
         "idle_rss_anon_mib": anon_mib(&idle),
         "idle_rss_file_mib": file_mib(&idle),

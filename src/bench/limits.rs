@@ -12,6 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{thousands, BenchArgs};
 use crate::pb::{self, sync_frame::Kind as Frame};
+use crate::store::log_engine::LogStorage;
 use crate::store::sled_engine::SledStorage;
 use crate::store::{Space, Storage, WriteBatch};
 use crate::Result;
@@ -202,6 +203,22 @@ fn disk_limits(dur: Duration, spread: u64) -> Result<Value> {
     if let Some(e) = failed {
         return Err(e);
     }
+    // The log engine, the first row's batches: one record appended and one fdatasync each.
+    let log = LogStorage::open(&dir.path().join("log"))?;
+    let log_rate = rate(dur, || {
+        let mut b = WriteBatch::default();
+        for _ in 0..256 {
+            k += 1;
+            b.put(Space::Events, k.to_be_bytes().to_vec(), value.clone());
+        }
+        if let Err(e) = log.commit(b).and_then(|_| log.sync()) {
+            failed = Some(e);
+        }
+        256
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
     println!(
         "limits   fdatasync {} /s; sled: batches of 256 records, one sync each: {} records/s; one record per batch, a sync per 256: {} records/s",
         thousands(fsync),
@@ -214,7 +231,12 @@ fn disk_limits(dur: Duration, spread: u64) -> Result<Value> {
         thousands(scattered_rate),
         thousands(spread as f64)
     );
+    println!(
+        "limits   log engine: batches of 256 records, one sync each: {} records/s",
+        thousands(log_rate)
+    );
     Ok(json!({
+        "log_batch256_records_per_s": log_rate,
         "fdatasync_per_s": fsync,
         "sled_batch256_records_per_s": sled_rate,
         "sled_single_records_per_s": single_rate,

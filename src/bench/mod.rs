@@ -102,8 +102,9 @@ pub async fn run(args: BenchArgs, json_stdout: bool) -> Result<()> {
     }
     let started = Instant::now();
     println!(
-        "liandong bench{} — {} cores, load average {}",
+        "liandong bench{} — {} store engine, {} cores, load average {}",
         if args.quick { " --quick" } else { "" },
+        args.engine.name(),
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -128,6 +129,7 @@ pub async fn run(args: BenchArgs, json_stdout: bool) -> Result<()> {
     }
     let out = json!({
         "quick": args.quick,
+        "engine": args.engine.name(),
         "load_average_at_end": load_average(),
         "seconds": started.elapsed().as_secs_f64(),
         "figures": figures,

@@ -1,5 +1,6 @@
-//! Relay throughput, catch-up, and scoped efficiency: real nodes (sled in temporary folders,
-//! tonic on 127.0.0.1, mutual TLS unless `--insecure`) through [`crate::fixture`].
+//! Relay throughput, catch-up, and scoped efficiency: real nodes (stores of `--engine` in
+//! temporary folders, tonic on 127.0.0.1, mutual TLS unless `--insecure`) through
+//! [`crate::fixture`].
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
