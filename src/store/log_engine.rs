@@ -697,49 +697,45 @@ impl Storage for LogStorage {
                 "a batch of {size} bytes is larger than a log record can hold (4 GiB)"
             )));
         }
-        let mut body = Vec::with_capacity(size);
-        // Each op's key and, for a put, where its value is in `body` and how long.
-        let mut placed: Vec<(Key, Option<(u64, u32)>)> = Vec::with_capacity(batch.ops.len());
-        for (space, key, value) in batch.ops {
-            body.push(space.tag());
-            body.push(u8::from(value.is_some()));
-            body.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            body.extend_from_slice(&key);
-            let at = value.map(|v| {
-                body.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                let rel = body.len() as u64;
-                body.extend_from_slice(&v);
-                (rel, v.len() as u32)
-            });
-            placed.push((full_key(space, &key), at));
-        }
-        let crc = crc32fast::hash(&body);
+        // Encoded straight into the buffer under the lock (readers wait for it, for the
+        // length of a copy of the batch): one copy of each value instead of two.
         let mut w = self.write()?;
-        let base = w.end() + RECORD_HEADER;
-        w.buffer.reserve(body.len() + RECORD_HEADER as usize);
-        w.buffer
-            .extend_from_slice(&(body.len() as u32).to_le_bytes());
-        w.buffer.extend_from_slice(&crc.to_le_bytes());
-        w.buffer.extend_from_slice(&body);
-        for (full, at) in placed {
-            let cost_of = |len: u32| live_cost(full.len(), len);
-            let old = match at {
-                Some((rel, len)) => {
-                    w.live_bytes += cost_of(len);
-                    w.index.insert(
-                        full.clone(),
-                        Loc {
-                            offset: base + rel,
-                            len,
-                        },
-                    )
+        let inner = &mut *w;
+        let base = inner.end() + RECORD_HEADER;
+        let buffer = &mut inner.buffer;
+        let start = buffer.len();
+        buffer.reserve(size + RECORD_HEADER as usize);
+        buffer.extend_from_slice(&[0; RECORD_HEADER as usize]);
+        let body_start = buffer.len();
+        for (space, key, value) in batch.ops {
+            buffer.push(space.tag());
+            buffer.push(u8::from(value.is_some()));
+            buffer.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            buffer.extend_from_slice(&key);
+            let full = full_key(space, &key);
+            let old = match value {
+                Some(v) => {
+                    buffer.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    let loc = Loc {
+                        offset: base + (buffer.len() - body_start) as u64,
+                        len: v.len() as u32,
+                    };
+                    buffer.extend_from_slice(&v);
+                    inner.live_bytes += live_cost(full.len(), loc.len);
+                    inner.index.insert(full.clone(), loc)
                 }
-                None => w.index.remove(&full),
+                None => inner.index.remove(&full),
             };
             if let Some(old) = old {
-                w.live_bytes = w.live_bytes.saturating_sub(cost_of(old.len));
+                inner.live_bytes = inner
+                    .live_bytes
+                    .saturating_sub(live_cost(full.len(), old.len));
             }
         }
+        let body_len = (buffer.len() - body_start) as u32;
+        let crc = crc32fast::hash(&buffer[body_start..]);
+        buffer[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
+        buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         Ok(())
     }
 
