@@ -32,8 +32,16 @@
 //! rename leaves the old log whole (the half-written copy is removed at the next open); after
 //! it, the new one.
 //!
-//! **Cost.** The index holds every key in memory — about 70 bytes per key with its position,
-//! three or four keys per event — and opening a store reads the whole file once.
+//! **Cost.** The index holds every key in memory — about 45 bytes per key built at open, 80
+//! grown by inserts, three or four keys per event.
+//!
+//! **Start-up.** A start after a crash reads the whole log. A clean stop (the store dropped
+//! with everything synced, the log over [`SNAPSHOT_FLOOR_BYTES`]) writes the index to
+//! `liandong.index` — the log length it covers, every key and location, a CRC — through a
+//! synced temporary file and a rename; the next open reads that instead of the log, if its
+//! CRC holds and it covers exactly the log's length, and **removes it, durably, before
+//! anything else**: from the store's first write on it would be stale, so a snapshot exists
+//! only between a clean stop and the next open, and a crash never meets an old one.
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -54,6 +62,13 @@ pub const LOG_FILE: &str = "liandong.log";
 const COMPACT_FILE: &str = "liandong.log.compact";
 /// Held locked (`flock`) while a process has the store open.
 const LOCK_FILE: &str = "liandong.lock";
+/// The index as a clean stop left it (module docs, "Start-up").
+const SNAPSHOT_FILE: &str = "liandong.index";
+const SNAPSHOT_TMP: &str = "liandong.index.tmp";
+/// The snapshot's first eight bytes; the last is its format version.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"LDIDX\0\0\x01";
+/// Below this much log a start reads the log itself: a snapshot would save nothing.
+pub const SNAPSHOT_FLOOR_BYTES: u64 = 4 << 20;
 
 /// The file's first eight bytes; the last is the format version.
 pub const MAGIC: &[u8; 8] = b"LDLOG\0\0\x01";
@@ -168,6 +183,8 @@ pub struct LogStorage {
     failed: std::sync::atomic::AtomicBool,
     /// [`COMPACT_FLOOR_BYTES`], smaller in tests.
     compact_floor: u64,
+    /// [`SNAPSHOT_FLOOR_BYTES`], smaller in tests.
+    snapshot_floor: u64,
     /// Keeps the store's lock file locked while open.
     _lock: File,
 }
@@ -175,10 +192,15 @@ pub struct LogStorage {
 impl LogStorage {
     /// Opens (or creates) the store in `dir`, recovering its index from the log.
     pub fn open(dir: &Path) -> Result<LogStorage> {
-        Self::open_with_floor(dir, COMPACT_FLOOR_BYTES)
+        Self::open_tuned(dir, COMPACT_FLOOR_BYTES, SNAPSHOT_FLOOR_BYTES)
     }
 
+    #[cfg(test)]
     fn open_with_floor(dir: &Path, compact_floor: u64) -> Result<LogStorage> {
+        Self::open_tuned(dir, compact_floor, SNAPSHOT_FLOOR_BYTES)
+    }
+
+    fn open_tuned(dir: &Path, compact_floor: u64, snapshot_floor: u64) -> Result<LogStorage> {
         std::fs::create_dir_all(dir)?;
         let lock = OpenOptions::new()
             .create(true)
@@ -208,7 +230,11 @@ impl LogStorage {
                 sync_dir(parent)?;
             }
         }
-        let (index, written, live_bytes) = recover(dir, &file)?;
+        let snapshot = take_snapshot(dir, file.metadata()?.len())?;
+        let (index, written, live_bytes) = match snapshot {
+            Some(recovered) => recovered,
+            None => recover(dir, &file)?,
+        };
         let storage = LogStorage {
             dir: dir.to_path_buf(),
             inner: RwLock::new(Inner {
@@ -222,6 +248,7 @@ impl LogStorage {
             syncing: Mutex::new(()),
             failed: std::sync::atomic::AtomicBool::new(false),
             compact_floor,
+            snapshot_floor,
             _lock: lock,
         };
         {
@@ -294,6 +321,58 @@ impl LogStorage {
                 )))
             }
         }
+    }
+
+    /// Writes the index to [`SNAPSHOT_FILE`] if everything committed is synced (a stop with
+    /// unsynced commits is a crash as far as the next start is concerned: it reads the log).
+    fn write_snapshot(&self) -> Result<()> {
+        if self.failed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let r = self.read()?;
+        if !r.buffer.is_empty()
+            || r.in_flight.is_some()
+            || r.written < self.snapshot_floor
+            || r.index.keys().any(|k| k.len() > usize::from(u16::MAX))
+        {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let tmp = self.dir.join(SNAPSHOT_TMP);
+        let file = File::create(&tmp)?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut out = BufWriter::with_capacity(1 << 20, &file);
+        let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+            crc.update(bytes);
+            out.write_all(bytes)
+        };
+        put(SNAPSHOT_MAGIC)?;
+        put(&r.written.to_le_bytes())?;
+        put(&(r.index.len() as u64).to_le_bytes())?;
+        for (key, loc) in &r.index {
+            let (offset, len) = (loc.offset, loc.len);
+            put(&(key.len() as u16).to_le_bytes())?;
+            put(key)?;
+            put(&offset.to_le_bytes())?;
+            put(&len.to_le_bytes())?;
+        }
+        let keys = r.index.len();
+        let covered = r.written;
+        drop(r);
+        out.write_all(&crc.finalize().to_le_bytes())?;
+        out.flush()?;
+        drop(out);
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE))?;
+        sync_dir(&self.dir)?;
+        tracing::debug!(
+            store = %self.dir.display(),
+            keys,
+            covered,
+            ms = started.elapsed().as_millis() as u64,
+            "wrote the index snapshot"
+        );
+        Ok(())
     }
 
     /// Copies the live values to a new log and switches to it (module docs). The caller
@@ -444,6 +523,108 @@ impl LogStorage {
         );
         Ok(())
     }
+}
+
+impl Drop for LogStorage {
+    fn drop(&mut self) {
+        if let Err(e) = self.write_snapshot() {
+            let _ = std::fs::remove_file(self.dir.join(SNAPSHOT_TMP));
+            tracing::warn!(
+                store = %self.dir.display(),
+                error = %e,
+                "could not write the index snapshot; the next start reads the whole log"
+            );
+        }
+    }
+}
+
+/// Reads the index snapshot a clean stop left, if there is one that fits the log, and
+/// removes it (durably) before the store is used: from the first write on it would be stale.
+/// A snapshot that is damaged or does not fit the log is ignored; the log is read instead.
+fn take_snapshot(dir: &Path, log_len: u64) -> Result<Option<Recovered>> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let _ = std::fs::remove_file(dir.join(SNAPSHOT_TMP));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let parsed = parse_snapshot(&bytes, log_len);
+    std::fs::remove_file(&path).map_err(|e| {
+        Error::Storage(format!(
+            "cannot remove {} ({e}): it must go before the store is written; remove it by \
+             hand (the next start reads the log instead)",
+            path.display()
+        ))
+    })?;
+    sync_dir(dir)?;
+    match parsed {
+        Ok(recovered) => Ok(Some(recovered)),
+        Err(why) => {
+            tracing::warn!(
+                store = %dir.display(),
+                why = %why,
+                "ignored the index snapshot; reading the whole log"
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn parse_snapshot(bytes: &[u8], log_len: u64) -> std::result::Result<Recovered, String> {
+    if bytes.len() < 28 || &bytes[..8] != SNAPSHOT_MAGIC {
+        return Err("not a snapshot of this format".into());
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let crc = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if crc32fast::hash(body) != crc {
+        return Err("its checksum does not match".into());
+    }
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&body[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let covered = u64_at(8);
+    if covered != log_len {
+        return Err(format!(
+            "it covers {covered} bytes of log, the log has {log_len}"
+        ));
+    }
+    let count = u64_at(16) as usize;
+    let mut live = Vec::with_capacity(count.min(body.len() / 15));
+    let mut live_bytes = 0u64;
+    let mut at = 24usize;
+    for _ in 0..count {
+        let short = || "it ends inside an entry".to_string();
+        let key_len = body
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(short)?;
+        at += 2;
+        let key = body.get(at..at + key_len).ok_or_else(short)?;
+        at += key_len;
+        let loc = body.get(at..at + 12).ok_or_else(short)?;
+        at += 12;
+        let mut off = [0u8; 8];
+        off.copy_from_slice(&loc[..8]);
+        let loc = Loc {
+            offset: u64::from_le_bytes(off),
+            len: u32::from_le_bytes([loc[8], loc[9], loc[10], loc[11]]),
+        };
+        if key.is_empty() || loc.offset + u64::from(loc.len) > log_len {
+            return Err("an entry points outside the log".into());
+        }
+        live_bytes += live_cost(key.len(), loc.len);
+        live.push((Key::from_slice(key), loc));
+    }
+    if at != body.len() {
+        return Err("bytes follow its last entry".into());
+    }
+    if live.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err("its keys are out of order".into());
+    }
+    Ok((live.into_iter().collect(), log_len, live_bytes))
 }
 
 /// A compaction's copy, synced, not yet in place of the log.
@@ -943,6 +1124,88 @@ mod tests {
         check(&s);
     }
 
+    #[test]
+    fn a_clean_stop_leaves_a_snapshot_that_the_next_open_reads_and_removes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snapshot = dir.path().join(SNAPSHOT_FILE);
+        let expected: BTreeMap<Vec<u8>, Vec<u8>> = (0u32..500)
+            .filter(|i| i % 7 != 0)
+            .map(|i| {
+                (
+                    i.to_be_bytes().to_vec(),
+                    vec![(i % 251) as u8; 1 + i as usize % 40],
+                )
+            })
+            .collect();
+        {
+            let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("open");
+            for i in 0u32..500 {
+                s.commit(put(Space::Events, &i.to_be_bytes(), b"first"))
+                    .expect("commit");
+                s.commit(put(
+                    Space::Events,
+                    &i.to_be_bytes(),
+                    &vec![(i % 251) as u8; 1 + i as usize % 40],
+                ))
+                .expect("commit");
+                if i % 7 == 0 {
+                    let mut b = WriteBatch::default();
+                    b.delete(Space::Events, i.to_be_bytes().to_vec());
+                    s.commit(b).expect("commit");
+                }
+            }
+            s.sync().expect("sync");
+        }
+        assert!(snapshot.exists(), "a clean stop writes the snapshot");
+        let read_all = |s: &LogStorage| -> BTreeMap<Vec<u8>, Vec<u8>> {
+            s.scan(Space::Events, b"", None, 10_000)
+                .expect("scan")
+                .into_iter()
+                .collect()
+        };
+        let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("reopen");
+        assert!(!snapshot.exists(), "the open removes it before any write");
+        assert_eq!(read_all(&s), expected);
+        // A commit after the open, then a crash (no sync): the next open reads the log.
+        s.commit(put(Space::Meta, b"unsynced", b"x"))
+            .expect("commit");
+        drop(s);
+        assert!(!snapshot.exists(), "no snapshot with unsynced commits");
+        let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("reopen");
+        assert_eq!(read_all(&s), expected);
+        assert_eq!(s.get(Space::Meta, b"unsynced").expect("get"), None);
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_fit_the_log_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snapshot = dir.path().join(SNAPSHOT_FILE);
+        {
+            let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("open");
+            s.commit(put(Space::Meta, b"a", b"1")).expect("commit");
+            s.sync().expect("sync");
+        }
+        // Bytes the snapshot does not cover (a torn write by something else): the log is read
+        // again, and its tail cut off, as after a crash.
+        let log = dir.path().join(LOG_FILE);
+        let mut bytes = std::fs::read(&log).expect("read");
+        let whole = bytes.len();
+        bytes.extend_from_slice(&[1, 2, 3]);
+        std::fs::write(&log, &bytes).expect("write");
+        let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("reopen");
+        assert!(!snapshot.exists());
+        assert_eq!(s.get(Space::Meta, b"a").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(std::fs::metadata(&log).expect("meta").len() as usize, whole);
+        drop(s);
+        // A damaged snapshot: ignored too.
+        let mut snap = std::fs::read(&snapshot).expect("snapshot written again");
+        snap[30] ^= 0xff;
+        std::fs::write(&snapshot, &snap).expect("write");
+        let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("reopen");
+        assert!(!snapshot.exists());
+        assert_eq!(s.get(Space::Meta, b"a").expect("get"), Some(b"1".to_vec()));
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Put(u8, u8),
@@ -971,7 +1234,8 @@ mod tests {
         #[test]
         fn the_log_engine_behaves_like_a_map_with_crashes(ops in proptest::collection::vec(op(), 1..60)) {
             let dir = tempfile::tempdir().expect("tempdir");
-            let mut s = Some(LogStorage::open_with_floor(dir.path(), 1 << 10).expect("open"));
+            // Snapshots at every clean stop, so that reopens go both ways.
+            let mut s = Some(LogStorage::open_tuned(dir.path(), 1 << 10, 0).expect("open"));
             let mut current: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
             let mut durable = current.clone();
             for op in ops {
@@ -1000,7 +1264,7 @@ mod tests {
                     }
                     Op::Reopen => {
                         drop(s.take());
-                        s = Some(LogStorage::open_with_floor(dir.path(), 1 << 10).expect("reopen"));
+                        s = Some(LogStorage::open_tuned(dir.path(), 1 << 10, 0).expect("reopen"));
                         current = durable.clone();
                     }
                 }
