@@ -83,6 +83,11 @@ const VALUE_HEADER: u64 = 4;
 /// compaction of a few megabytes after every few syncs would.
 pub const COMPACT_FLOOR_BYTES: u64 = 16 << 20;
 
+/// The most a torn tail can be: a crash interrupts one sync's write, a group of at most a few
+/// hundred events of at most 128 KiB each, with their states. A bad record further from the
+/// end than this is damage, and the open refuses it instead of cutting it off.
+pub const TORN_TAIL_MAX_BYTES: u64 = 256 << 20;
+
 /// Bodies of the compacted file hold about this many bytes each.
 const COMPACT_RECORD_BYTES: usize = 1 << 20;
 
@@ -233,7 +238,7 @@ impl LogStorage {
         let snapshot = take_snapshot(dir, file.metadata()?.len())?;
         let (index, written, live_bytes) = match snapshot {
             Some(recovered) => recovered,
-            None => recover(dir, &file)?,
+            None => recover(dir, &file, TORN_TAIL_MAX_BYTES)?,
         };
         let storage = LogStorage {
             dir: dir.to_path_buf(),
@@ -316,7 +321,9 @@ impl LogStorage {
                 w.buffer = restored;
                 self.failed.store(true, Ordering::Release);
                 Err(Error::Storage(format!(
-                    "cannot write {}: {e}",
+                    "cannot write {}: {e}. Nothing written since the last sync was \
+                     acknowledged; free the disk (or fix it) and restart the node, which \
+                     recovers the store from its log",
                     self.dir.join(LOG_FILE).display()
                 )))
             }
@@ -659,7 +666,7 @@ fn live_cost(full_key_len: usize, value_len: u32) -> u64 {
 type Recovered = (BTreeMap<Key, Loc>, u64, u64);
 
 /// Reads the log from the start into an index; cuts a torn tail off (module docs).
-fn recover(dir: &Path, file: &File) -> Result<Recovered> {
+fn recover(dir: &Path, file: &File, torn_max: u64) -> Result<Recovered> {
     let path = dir.join(LOG_FILE);
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -722,20 +729,31 @@ fn recover(dir: &Path, file: &File) -> Result<Recovered> {
         at = base + len;
     };
     if let Some(torn) = torn_at {
+        let tail_len = file_len - torn;
+        if tail_len > torn_max {
+            // A crash tears at most the write in flight, one group; damage this far from the
+            // end is the disk's, and cutting there would throw synced data away.
+            return Err(Error::Storage(format!(
+                "{} is damaged at byte {torn}, {tail_len} bytes before its end: more than a \
+                 crash can leave unwritten, so this is not a torn write; nothing was changed. \
+                 Restore the store from a backup (`liandong backup import`), or move the \
+                 store folder aside and let the node's parent send everything again",
+                path.display()
+            )));
+        }
         let aside = dir.join(format!("{LOG_FILE}.torn-{torn}"));
-        let mut tail = Vec::with_capacity((file_len - torn) as usize);
         let mut f = file;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(torn))?;
-        f.read_to_end(&mut tail)?;
-        std::fs::write(&aside, &tail)?;
-        File::open(&aside)?.sync_all()?;
+        let mut kept = File::create(&aside)?;
+        std::io::copy(&mut f, &mut kept)?;
+        kept.sync_all()?;
         file.set_len(torn)?;
         file.sync_all()?;
         sync_dir(dir)?;
         tracing::warn!(
             store = %dir.display(),
             offset = torn,
-            bytes = tail.len(),
+            bytes = tail_len,
             kept_in = %aside.display(),
             "the log ended in a record a crash cut short (never acknowledged): cut it off"
         );
@@ -1041,6 +1059,35 @@ mod tests {
         let s = LogStorage::open(dir.path()).expect("reopen");
         assert_eq!(s.get(Space::Meta, b"a").expect("get"), Some(b"1".to_vec()));
         assert_eq!(s.get(Space::Meta, b"b").expect("get"), None);
+    }
+
+    #[test]
+    fn damage_far_from_the_end_is_refused_not_cut_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(LOG_FILE);
+        {
+            let s = LogStorage::open(dir.path()).expect("open");
+            for i in 0u32..20 {
+                s.commit(put(Space::Events, &i.to_be_bytes(), &[3; 500]))
+                    .expect("commit");
+                s.sync().expect("sync");
+            }
+        }
+        let _ = std::fs::remove_file(dir.path().join(SNAPSHOT_FILE));
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[MAGIC.len() + 20] ^= 0xff;
+        std::fs::write(&path, &bytes).expect("write");
+        let file = File::open(&path).expect("open file");
+        let err = recover(dir.path(), &file, 2048)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("not a torn write"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            bytes,
+            "nothing changed"
+        );
     }
 
     #[test]
