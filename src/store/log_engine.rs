@@ -1079,8 +1079,7 @@ mod tests {
         std::fs::write(&path, &bytes).expect("write");
         let file = File::open(&path).expect("open file");
         let err = recover(dir.path(), &file, 2048)
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(err.contains("not a torn write"), "{err}");
         assert_eq!(
