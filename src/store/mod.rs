@@ -83,10 +83,19 @@ pub fn open_engine(dir: &Path, for_new: EngineKind, cache_bytes: u64) -> Result<
              opening it with its own (move it with `liandong backup export` and `import` to change)"
         );
     }
-    Ok(match kind {
+    let started = std::time::Instant::now();
+    let engine: Arc<dyn Storage> = match kind {
         EngineKind::Sled => Arc::new(sled_engine::SledStorage::open(dir, cache_bytes)?),
         EngineKind::Log => Arc::new(log_engine::LogStorage::open(dir)?),
-    })
+    };
+    tracing::info!(
+        store = %dir.display(),
+        engine = kind.name(),
+        bytes = engine.size_on_disk(),
+        ms = started.elapsed().as_millis() as u64,
+        "store opened"
+    );
+    Ok(engine)
 }
 
 /// The keyspaces ("trees") of a node, one per concern. Engines may map them to separate
