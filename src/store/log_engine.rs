@@ -220,14 +220,15 @@ impl LogStorage {
         }
         let path = dir.join(LOG_FILE);
         let _ = std::fs::remove_file(dir.join(COMPACT_FILE));
-        let new = !path.exists();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)?;
-        if new {
+        // New, or a crash came between creating the file and syncing its header: nothing was
+        // ever stored in it, so it is started afresh.
+        if is_unstarted(&file)? {
             file.write_all_at(MAGIC, 0)?;
             file.sync_all()?;
             sync_dir(dir)?;
@@ -665,6 +666,17 @@ fn live_cost(full_key_len: usize, value_len: u32) -> u64 {
 
 type Recovered = (BTreeMap<Key, Loc>, u64, u64);
 
+/// Whether `file` holds nothing but (a prefix of) the header.
+fn is_unstarted(file: &File) -> Result<bool> {
+    let len = file.metadata()?.len();
+    if len >= MAGIC.len() as u64 {
+        return Ok(false);
+    }
+    let mut head = vec![0; len as usize];
+    file.read_exact_at(&mut head, 0)?;
+    Ok(MAGIC.starts_with(&head))
+}
+
 /// Reads the log from the start into an index; cuts a torn tail off (module docs).
 fn recover(dir: &Path, file: &File, torn_max: u64) -> Result<Recovered> {
     let path = dir.join(LOG_FILE);
@@ -1087,6 +1099,20 @@ mod tests {
             bytes,
             "nothing changed"
         );
+    }
+
+    #[test]
+    fn a_log_cut_inside_its_header_by_a_crash_starts_afresh() {
+        for len in [0, 3, MAGIC.len() - 1] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join(LOG_FILE), &MAGIC[..len]).expect("write");
+            let s = LogStorage::open(dir.path()).expect("opens as new");
+            s.commit(put(Space::Meta, b"k", b"v")).expect("commit");
+            s.sync().expect("sync");
+            drop(s);
+            let s = LogStorage::open(dir.path()).expect("reopen");
+            assert_eq!(s.get(Space::Meta, b"k").expect("get"), Some(b"v".to_vec()));
+        }
     }
 
     #[test]
