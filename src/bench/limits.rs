@@ -28,6 +28,33 @@ fn rate(dur: Duration, mut f: impl FnMut() -> usize) -> f64 {
     n as f64 / t0.elapsed().as_secs_f64()
 }
 
+/// Records per second into `engine` in batches of 256 records of `value`, each batch synced
+/// the way the node syncs; keys go on from `next_key`.
+fn synced_batches_rate(
+    engine: &dyn Storage,
+    dur: Duration,
+    value: &[u8],
+    next_key: &mut u64,
+) -> Result<f64> {
+    let mut failed = None;
+    let records = rate(dur, || {
+        let mut b = WriteBatch::default();
+        for _ in 0..256 {
+            *next_key += 1;
+            b.put(
+                Space::Events,
+                next_key.to_be_bytes().to_vec(),
+                value.to_vec(),
+            );
+        }
+        if let Err(e) = engine.commit(b).and_then(|_| engine.sync()) {
+            failed = Some(e);
+        }
+        256
+    });
+    failed.map_or(Ok(records), Err)
+}
+
 pub async fn run(args: &BenchArgs) -> Result<Value> {
     let dur = if args.quick {
         Duration::from_millis(100)
@@ -134,21 +161,8 @@ fn disk_limits(dur: Duration, spread: u64) -> Result<Value> {
     let sled = SledStorage::open(&dir.path().join("sled"), 16 << 20)?;
     let value = vec![42u8; 460];
     let mut k = 0u64;
+    let sled_rate = synced_batches_rate(&sled, dur, &value, &mut k)?;
     let mut failed = None;
-    let sled_rate = rate(dur, || {
-        let mut b = WriteBatch::default();
-        for _ in 0..256 {
-            k += 1;
-            b.put(Space::Events, k.to_be_bytes().to_vec(), value.clone());
-        }
-        if let Err(e) = sled.commit(b).and_then(|_| sled.sync()) {
-            failed = Some(e);
-        }
-        256
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
     // The same, one record per sled batch (what one event per commit costs).
     let single_rate = rate(dur, || {
         for _ in 0..256 {
@@ -205,20 +219,7 @@ fn disk_limits(dur: Duration, spread: u64) -> Result<Value> {
     }
     // The log engine, the first row's batches: one record appended and one fdatasync each.
     let log = LogStorage::open(&dir.path().join("log"))?;
-    let log_rate = rate(dur, || {
-        let mut b = WriteBatch::default();
-        for _ in 0..256 {
-            k += 1;
-            b.put(Space::Events, k.to_be_bytes().to_vec(), value.clone());
-        }
-        if let Err(e) = log.commit(b).and_then(|_| log.sync()) {
-            failed = Some(e);
-        }
-        256
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    let log_rate = synced_batches_rate(&log, dur, &value, &mut k)?;
     println!(
         "limits   fdatasync {} /s; sled: batches of 256 records, one sync each: {} records/s; one record per batch, a sync per 256: {} records/s",
         thousands(fsync),

@@ -620,7 +620,8 @@ fn parse_snapshot(bytes: &[u8], log_len: u64) -> std::result::Result<Recovered, 
             offset: u64::from_le_bytes(off),
             len: u32::from_le_bytes([loc[8], loc[9], loc[10], loc[11]]),
         };
-        if key.is_empty() || loc.offset + u64::from(loc.len) > log_len {
+        let end = loc.offset.checked_add(u64::from(loc.len));
+        if key.is_empty() || end.is_none_or(|end| end > log_len) {
             return Err("an entry points outside the log".into());
         }
         live_bytes += live_cost(key.len(), loc.len);
@@ -1246,6 +1247,22 @@ mod tests {
         let s = LogStorage::open_tuned(dir.path(), COMPACT_FLOOR_BYTES, 0).expect("reopen");
         assert_eq!(read_all(&s), expected);
         assert_eq!(s.get(Space::Meta, b"unsynced").expect("get"), None);
+    }
+
+    #[test]
+    fn a_snapshot_entry_pointing_past_the_log_is_refused_not_trusted() {
+        // A well-formed snapshot (CRC and all) whose entry's offset would overflow.
+        let mut bytes = SNAPSHOT_MAGIC.to_vec();
+        bytes.extend_from_slice(&100u64.to_le_bytes());
+        bytes.extend_from_slice(&1u64.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(b"Mk");
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        bytes.extend_from_slice(&10u32.to_le_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let err = parse_snapshot(&bytes, 100).expect_err("refused");
+        assert!(err.contains("outside the log"), "{err}");
     }
 
     #[test]
