@@ -4,7 +4,7 @@ use std::io::Write;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signature, Signer, Verifier};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use futures::{Stream, StreamExt};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -99,6 +99,29 @@ fn cpu_limits(dur: Duration) -> Result<Value> {
         usize::from(vk.verify_strict(&msgs[i], &sigs[i]).is_ok())
     });
     let batch = batch_limit(&msgs, &sigs, &vk, dur);
+    let raw: Vec<[u8; 64]> = sigs.iter().map(Signature::to_bytes).collect();
+    let zip215 = rate(dur, || {
+        i = (i + 1) % msgs.len();
+        usize::from(crate::event::signature::verify_one(&vk, &msgs[i], &raw[i]))
+    });
+    // What a node's batch check costs: the signatures of one origin (a link's usual batch),
+    // and of 16 origins mixed.
+    let others: Vec<SigningKey> = (0..15).map(|_| crate::event::generate_key()).collect();
+    let mixed_keys: Vec<VerifyingKey> = (0..msgs.len())
+        .map(|i| match i % 16 {
+            0 => vk,
+            k => others[k - 1].verifying_key(),
+        })
+        .collect();
+    let mixed_sigs: Vec<[u8; 64]> = (0..msgs.len())
+        .map(|i| match i % 16 {
+            0 => raw[i],
+            k => others[k - 1].sign(&msgs[i]).to_bytes(),
+        })
+        .collect();
+    let one_key = vec![vk; msgs.len()];
+    let node_batch = node_batch_limit(&msgs, &raw, &one_key, dur);
+    let node_batch_mixed = node_batch_limit(&msgs, &mixed_sigs, &mixed_keys, dur);
     let sha = rate(dur, || {
         for m in msgs.iter().take(64) {
             std::hint::black_box(crate::event::hash_of(&m[..300]));
@@ -110,18 +133,25 @@ fn cpu_limits(dur: Duration) -> Result<Value> {
         std::hint::black_box(key.sign(&msgs[i]));
         1
     });
+    let shown = |r: Option<f64>| r.map(thousands).unwrap_or_else(|| "n/a".into());
     println!(
-        "limits   ed25519 per core: verify {} /s, verify_strict {} /s, batch verify (256) {} /s, sign {} /s; SHA-256 of 300 bytes {} /s",
+        "limits   ed25519 per core: sign {} /s; ed25519-dalek verify {} /s, verify_strict {} /s, verify_batch (256) {} /s; as nodes check (ZIP 215, ed25519-zebra): one {} /s, batches of 256 from one key {} /s, from 16 keys {} /s; SHA-256 of 300 bytes {} /s",
+        thousands(sign),
         thousands(verify),
         thousands(strict),
-        batch.map(thousands).unwrap_or_else(|| "n/a".into()),
-        thousands(sign),
+        shown(batch),
+        thousands(zip215),
+        shown(node_batch),
+        shown(node_batch_mixed),
         thousands(sha)
     );
     Ok(json!({
         "ed25519_verify_per_s": verify,
         "ed25519_verify_strict_per_s": strict,
         "ed25519_batch_verify_per_s": batch,
+        "zip215_verify_per_s": zip215,
+        "zip215_batch_one_key_per_s": node_batch,
+        "zip215_batch_16_keys_per_s": node_batch_mixed,
         "ed25519_sign_per_s": sign,
         "sha256_300b_per_s": sha,
     }))
@@ -139,6 +169,27 @@ fn batch_limit(
     let mut ok = true;
     let r = rate(dur, || {
         ok &= ed25519_dalek::verify_batch(&m, sigs, &keys).is_ok();
+        msgs.len()
+    });
+    ok.then_some(r)
+}
+
+/// The node's own batch check ([`crate::event::signature::verify_all`]) of 256 signatures at
+/// a time, signatures per second.
+fn node_batch_limit(
+    msgs: &[Vec<u8>],
+    sigs: &[[u8; 64]],
+    keys: &[VerifyingKey],
+    dur: Duration,
+) -> Option<f64> {
+    let mut ok = true;
+    let r = rate(dur, || {
+        ok &= crate::event::signature::verify_all(
+            keys.iter()
+                .zip(msgs)
+                .zip(sigs)
+                .map(|((k, m), s)| (k, m.as_slice(), s)),
+        );
         msgs.len()
     });
     ok.then_some(r)

@@ -12,7 +12,7 @@
 //! If a batch does not verify as a whole, each of its signatures is checked on its own, so
 //! that only the bad event is refused (quarantined by the writer, with the usual reason).
 //! On a single-threaded runtime (the simulation) everything runs inline, in order.
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use prost::Message;
 
 use super::{read_roster, IngestReport, Inner, Job, Node};
@@ -42,6 +42,17 @@ impl Prepared {
     }
 }
 
+/// The cores to split a batch's check over. Asked once: the standard library reads the
+/// cgroup's CPU quota from files each time it is asked (three system calls a batch).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
 /// Below this many events a batch is verified in one piece on one core.
 const SPLIT_AT: usize = 64;
 
@@ -55,9 +66,7 @@ impl Node {
         if !multi || events.len() < 2 {
             return Ok(prepare_now(&self.inner, from, events));
         }
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cores = cores();
         let chunks = if events.len() >= SPLIT_AT { cores } else { 1 };
         let per = events.len().div_ceil(chunks);
         let mut events = events;
@@ -152,17 +161,14 @@ pub(crate) fn prepare_now(
     };
     let checkable: Vec<usize> = (0..out.len()).filter(|&i| keys[i].is_some()).collect();
     let all_good = checkable.len() >= 2 && {
-        let mut msgs: Vec<&[u8]> = Vec::with_capacity(checkable.len());
-        let mut sigs = Vec::with_capacity(checkable.len());
-        let mut vks = Vec::with_capacity(checkable.len());
-        for &i in &checkable {
-            if let (Ok(env), Some(key)) = (&out[i].opened, keys[i]) {
-                msgs.push(&env.event_bytes);
-                sigs.push(Signature::from_bytes(&env.signature));
-                vks.push(key);
-            }
-        }
-        msgs.len() == checkable.len() && ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok()
+        let items: Vec<_> = checkable
+            .iter()
+            .filter_map(|&i| match (&out[i].opened, &keys[i]) {
+                (Ok(env), Some(key)) => Some((key, env.event_bytes.as_slice(), &env.signature)),
+                _ => None,
+            })
+            .collect();
+        items.len() == checkable.len() && crate::event::signature::verify_all(items)
     };
     for i in checkable {
         let Some(key) = keys[i] else { continue };

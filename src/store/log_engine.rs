@@ -123,6 +123,11 @@ struct Inner {
     /// Bytes of the file (and buffers) that hold live values, with their op headers: what a
     /// compaction would keep.
     live_bytes: u64,
+    /// Every value of [`Space::Meta`], also kept here (key without its keyspace tag → value):
+    /// the node reads its head, clock and chain counters at almost every event, and a read
+    /// from the file is a system call each (BENCHMARKS.md, "Fewer copies in the writer").
+    /// They are a few dozen bytes each, and few but for the `late/` marks, which are empty.
+    meta: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Inner {
@@ -241,6 +246,7 @@ impl LogStorage {
             Some(recovered) => recovered,
             None => recover(dir, &file, TORN_TAIL_MAX_BYTES)?,
         };
+        let meta = read_meta(&index, &file)?;
         let storage = LogStorage {
             dir: dir.to_path_buf(),
             inner: RwLock::new(Inner {
@@ -250,6 +256,7 @@ impl LogStorage {
                 in_flight: None,
                 buffer: Vec::new(),
                 live_bytes,
+                meta,
             }),
             syncing: Mutex::new(()),
             failed: std::sync::atomic::AtomicBool::new(false),
@@ -844,6 +851,20 @@ fn read_body(
     Ok(())
 }
 
+/// The values of [`Space::Meta`] that `index` locates in `file` ([`Inner::meta`]).
+fn read_meta(index: &BTreeMap<Key, Loc>, file: &File) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let tag = [Space::Meta.tag()];
+    index
+        .range::<[u8], _>((Bound::Included(&tag[..]), Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(&tag))
+        .map(|(k, loc)| {
+            let mut value = vec![0; loc.len as usize];
+            file.read_exact_at(&mut value, loc.offset)?;
+            Ok((k[1..].to_vec(), value))
+        })
+        .collect()
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)?.sync_all()?;
     Ok(())
@@ -860,6 +881,9 @@ impl Storage for LogStorage {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let source = {
             let r = self.read()?;
+            if space == Space::Meta {
+                return Ok(r.meta.get(key).cloned());
+            }
             match r.index.get(&full_key(space, key)) {
                 None => return Ok(None),
                 Some(loc) => r.locate(*loc),
@@ -875,6 +899,20 @@ impl Storage for LogStorage {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>> {
+        if space == Space::Meta {
+            let r = self.read()?;
+            let start = match after {
+                Some(a) if a >= prefix => Bound::Excluded(a),
+                _ => Bound::Included(prefix),
+            };
+            return Ok(r
+                .meta
+                .range::<[u8], _>((start, Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect());
+        }
         let full_prefix = full_key(space, prefix);
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(full_key(space, a)),
@@ -920,6 +958,12 @@ impl Storage for LogStorage {
         buffer.extend_from_slice(&[0; RECORD_HEADER as usize]);
         let body_start = buffer.len();
         for (space, key, value) in batch.ops {
+            if space == Space::Meta {
+                match &value {
+                    Some(v) => inner.meta.insert(key.clone(), v.clone()),
+                    None => inner.meta.remove(&key),
+                };
+            }
             buffer.push(space.tag());
             buffer.push(u8::from(value.is_some()));
             buffer.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -1330,14 +1374,19 @@ mod tests {
             for op in ops {
                 let store = s.as_ref().expect("open store");
                 match op {
+                    // Each write goes to a keyspace kept on disk and to Meta, whose values
+                    // are also kept in memory (`Inner::meta`): both must tell the same story.
                     Op::Put(k, v) => {
                         let value = vec![v; 1 + (v as usize % 97)];
-                        store.commit(put(Space::Records, &[k], &value)).expect("commit");
+                        let mut b = put(Space::Records, &[k], &value);
+                        b.put(Space::Meta, vec![k], value.clone());
+                        store.commit(b).expect("commit");
                         current.insert(k, value);
                     }
                     Op::Delete(k) => {
                         let mut b = WriteBatch::default();
                         b.delete(Space::Records, vec![k]);
+                        b.delete(Space::Meta, vec![k]);
                         store.commit(b).expect("commit");
                         current.remove(&k);
                     }
@@ -1365,6 +1414,19 @@ mod tests {
                     .map(|(k, v)| (k[0], v))
                     .collect();
                 prop_assert_eq!(&seen, &current);
+                let meta: BTreeMap<u8, Vec<u8>> = store
+                    .scan(Space::Meta, b"", None, 1000)
+                    .expect("scan")
+                    .into_iter()
+                    .map(|(k, v)| (k[0], v))
+                    .collect();
+                prop_assert_eq!(&meta, &current);
+                for k in [0u8, 7, 23] {
+                    prop_assert_eq!(
+                        store.get(Space::Meta, &[k]).expect("get"),
+                        current.get(&k).cloned()
+                    );
+                }
             }
         }
     }

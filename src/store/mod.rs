@@ -129,6 +129,24 @@ pub enum Space {
 }
 
 impl Space {
+    /// Every keyspace, in the order of [`Space::index`] (and of `Ord`).
+    pub const ALL: [Space; 9] = [
+        Space::Events,
+        Space::Log,
+        Space::LogPages,
+        Space::Origins,
+        Space::Records,
+        Space::State,
+        Space::Cursors,
+        Space::Quarantine,
+        Space::Meta,
+    ];
+
+    /// The keyspace's place in [`Space::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn tag(self) -> u8 {
         match self {
             Space::Events => b'E',
@@ -316,6 +334,18 @@ mod tests {
             assert_eq!(s.get(Space::Meta, b"k").expect("get"), Some(b"v".to_vec()));
             assert_eq!(EngineKind::detect(&store), Some(first));
         }
+    }
+
+    #[test]
+    fn every_keyspace_is_listed_once_in_order() {
+        for (i, space) in Space::ALL.into_iter().enumerate() {
+            assert_eq!(space.index(), i, "{space:?}");
+        }
+        assert!(Space::ALL.windows(2).all(|w| w[0] < w[1]));
+        let mut tags: Vec<u8> = Space::ALL.iter().map(|s| s.tag()).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), Space::ALL.len(), "tags are unique");
     }
 
     #[test]

@@ -17,14 +17,27 @@ use std::sync::{Arc, Mutex};
 use super::{Entry, NodeStore, Space, Storage, WriteBatch};
 use crate::{Error, Result};
 
-type Key = (Space, Vec<u8>);
+/// Staged values of one keyspace: key → latest value (None: deleted).
+type Staged = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-#[derive(Default)]
 struct Pending {
-    /// The latest staged value of every key written since the last sync (None: deleted):
-    /// what readers see, and what the one engine batch writes — in key order, and each key
-    /// once, however often the group wrote it (the head, the clock, a record's state).
-    latest: BTreeMap<Key, Option<Vec<u8>>>,
+    /// The latest staged value of every key written since the last sync (None: deleted),
+    /// per keyspace ([`Space::index`]; a map each, so that a read looks a key up by its bytes
+    /// without building a key of its own): what readers see, and what the one engine batch
+    /// writes — in key order, and each key once, however often the group wrote it (the head,
+    /// the clock, a record's state).
+    latest: [Staged; Space::ALL.len()],
+    /// Whether anything is staged: most reads come when nothing is.
+    any: bool,
+}
+
+impl Default for Pending {
+    fn default() -> Pending {
+        Pending {
+            latest: std::array::from_fn(|_| BTreeMap::new()),
+            any: false,
+        }
+    }
 }
 
 pub struct Staging {
@@ -49,19 +62,21 @@ impl Staging {
     /// Writes what is staged to the engine as one batch (not yet synced).
     fn flush(&self) -> Result<()> {
         let mut p = self.lock()?;
-        if p.latest.is_empty() {
+        if !p.any {
             return Ok(());
         }
-        // Readers wait on the lock, held until the engine has the values, so the staged map
-        // moves into the engine's batch instead of being copied.
-        let latest = std::mem::take(&mut p.latest);
+        // Readers wait on the lock, held until the engine has the values, so the staged maps
+        // move into the engine's batch instead of being copied.
+        p.any = false;
         let mut batch = WriteBatch::default();
-        batch.ops.reserve(latest.len());
-        batch.ops.extend(
-            latest
-                .into_iter()
-                .map(|((space, key), value)| (space, key, value)),
-        );
+        batch.ops.reserve(p.latest.iter().map(BTreeMap::len).sum());
+        for (space, staged) in Space::ALL.into_iter().zip(p.latest.iter_mut()) {
+            batch.ops.extend(
+                std::mem::take(staged)
+                    .into_iter()
+                    .map(|(key, value)| (space, key, value)),
+            );
+        }
         self.engine.commit(batch)
     }
 }
@@ -70,8 +85,8 @@ impl Storage for Staging {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
         {
             let p = self.lock()?;
-            if !p.latest.is_empty() {
-                if let Some(v) = p.latest.get(&(space, key.to_vec())) {
+            if p.any {
+                if let Some(v) = p.latest[space.index()].get(key) {
                     return Ok(v.clone());
                 }
             }
@@ -87,16 +102,16 @@ impl Storage for Staging {
         limit: usize,
     ) -> Result<Vec<Entry>> {
         let start = match after {
-            Some(a) if a >= prefix => Bound::Excluded((space, a.to_vec())),
-            _ => Bound::Included((space, prefix.to_vec())),
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
         };
         // The staged writes in range, taken under the lock; then the engine's entries.
         let staged: Vec<(Vec<u8>, Option<Vec<u8>>)> = {
             let p = self.lock()?;
-            p.latest
-                .range((start, Bound::Unbounded))
-                .take_while(|((t, k), _)| *t == space && k.starts_with(prefix))
-                .map(|((_, k), v)| (k.clone(), v.clone()))
+            p.latest[space.index()]
+                .range::<[u8], _>((start, Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
         if staged.is_empty() {
@@ -130,8 +145,9 @@ impl Storage for Staging {
 
     fn commit(&self, batch: WriteBatch) -> Result<()> {
         let mut p = self.lock()?;
+        p.any |= !batch.ops.is_empty();
         for (space, key, value) in batch.ops {
-            p.latest.insert((space, key), value);
+            p.latest[space.index()].insert(key, value);
         }
         Ok(())
     }
