@@ -65,7 +65,7 @@ pub fn sync_frame(data: &[u8]) {
     };
     if let Some(pb::sync_frame::Kind::Batch(b)) = frame.kind {
         for e in b.events {
-            event_frame(&e.encode_to_vec());
+            event_frame(&e);
         }
     }
 }
@@ -127,10 +127,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         let batch = pb::SyncFrame {
             kind: Some(pb::sync_frame::Kind::Batch(pb::Batch {
                 batch_id: 1,
-                events: vec![pb::SignedEvent {
-                    event: env.event_bytes.clone(),
-                    signature: env.signature.to_vec(),
-                }],
+                events: vec![frame.clone()],
                 up_to: 1,
                 backfill_complete_at: 0,
                 sender_head: 1,

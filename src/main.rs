@@ -1,5 +1,7 @@
 //! The `liandong` binary: parse the command line, set up logging, run, report errors.
 use clap::Parser;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use liandong::cli::{run, Cli, Command};
 use tracing_subscriber::EnvFilter;
 

@@ -328,11 +328,8 @@ pub struct BatchClock {
 
 impl BatchClock {
     /// A batch went out to `peer`; `batch_id` 0 (backfill) is never acknowledged by id.
-    pub fn sent(&self, peer: &str, batch_id: u64, events: &[pb::SignedEvent]) {
-        let bytes: usize = events
-            .iter()
-            .map(|e| e.event.len() + e.signature.len())
-            .sum();
+    pub fn sent(&self, peer: &str, batch_id: u64, events: &[Vec<u8>]) {
+        let bytes: usize = events.iter().map(Vec::len).sum();
         counter!(names::BATCHES_SENT, "peer" => peer.to_string()).increment(1);
         counter!(names::EVENTS_SENT, "peer" => peer.to_string()).increment(events.len() as u64);
         counter!(names::BYTES_SENT, "peer" => peer.to_string()).increment(bytes as u64);
@@ -362,11 +359,8 @@ impl BatchClock {
 }
 
 /// A batch arrived from `peer`.
-pub fn batch_received(peer: &str, events: &[pb::SignedEvent]) {
-    let bytes: usize = events
-        .iter()
-        .map(|e| e.event.len() + e.signature.len())
-        .sum();
+pub fn batch_received(peer: &str, events: &[Vec<u8>]) {
+    let bytes: usize = events.iter().map(Vec::len).sum();
     counter!(names::BATCHES_RECEIVED, "peer" => peer.to_string()).increment(1);
     counter!(names::BYTES_RECEIVED, "peer" => peer.to_string()).increment(bytes as u64);
 }

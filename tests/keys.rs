@@ -89,10 +89,7 @@ async fn a_revoked_key_is_refused_everywhere_and_a_rotated_key_writes_again() ->
     tx.send(pb::SyncFrame {
         kind: Some(Frame::Batch(pb::Batch {
             batch_id: 7,
-            events: vec![pb::SignedEvent {
-                event: stolen.event_bytes.clone(),
-                signature: stolen.signature.to_vec(),
-            }],
+            events: vec![stolen.signed_bytes()],
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: 1,

@@ -54,13 +54,6 @@ fn record_of(env: &Envelope) -> RecordKey {
     RecordKey::of(env.body().expect("a known kind")).expect("a record key")
 }
 
-fn signed(env: &Envelope) -> pb::SignedEvent {
-    pb::SignedEvent {
-        event: env.event_bytes.clone(),
-        signature: env.signature.to_vec(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_event_is_quarantined() -> Result<()> {
     // 榆中县 620123 is registered but offline: part B poses as it.
@@ -216,7 +209,11 @@ async fn forged_event_is_quarantined() -> Result<()> {
     tx.send(pb::SyncFrame {
         kind: Some(Frame::Batch(pb::Batch {
             batch_id: BATCH,
-            events: vec![signed(&forged), signed(&legit), signed(&elsewhere)],
+            events: vec![
+                forged.signed_bytes(),
+                legit.signed_bytes(),
+                elsewhere.signed_bytes(),
+            ],
             up_to: 0,
             backfill_complete_at: 0,
             sender_head: 1,
@@ -349,10 +346,10 @@ async fn an_oversize_message_is_quarantined_and_the_node_goes_on() -> Result<()>
     tx.send(pb::SyncFrame {
         kind: Some(Frame::Batch(pb::Batch {
             batch_id: 1,
-            events: vec![pb::SignedEvent {
+            events: vec![prost::Message::encode_to_vec(&pb::SignedEvent {
                 event: vec![0x20; limit + 1024],
                 signature: vec![0; 64],
-            }],
+            })],
             ..Default::default()
         })),
     })

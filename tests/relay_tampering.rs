@@ -40,19 +40,18 @@ struct TamperingRelay {
 
 fn tamper(batch: &mut pb::Batch, city_key: &SigningKey, misdeeds: &Mutex<Misdeeds>) {
     let mut out = Vec::new();
-    for signed in batch.events.drain(..) {
-        let frame = prost::Message::encode_to_vec(&signed);
+    for frame in batch.events.drain(..) {
         let Ok(env) = Envelope::open(&frame) else {
-            out.push(signed);
+            out.push(frame);
             continue;
         };
         match (env.origin(), env.body()) {
             // alter 靖远县's report in flight: one byte of the signed bytes
             ("620421", Some(Body::SubmissionMade(s))) => {
-                let mut altered = signed.clone();
-                let last = altered.event.len() - 1;
-                altered.event[last] ^= 0x01;
-                out.push(altered);
+                let mut altered = env.clone();
+                let last = altered.event_bytes.len() - 1;
+                altered.event_bytes[last] ^= 0x01;
+                out.push(altered.signed_bytes());
                 // and forge a "better" one in 靖远县's name, signed with the city's key
                 let mut fake = s.clone();
                 fake.text = "（伪造）一切正常，无需整改".into();
@@ -68,10 +67,7 @@ fn tamper(batch: &mut pb::Batch, city_key: &SigningKey, misdeeds: &Mutex<Misdeed
                     env.audience().clone(),
                     Body::SubmissionMade(fake),
                 );
-                out.push(pb::SignedEvent {
-                    event: forged.event_bytes,
-                    signature: forged.signature.to_vec(),
-                });
+                out.push(forged.signed_bytes());
                 if let Ok(mut m) = misdeeds.lock() {
                     m.altered += 1;
                     m.forged += 1;
@@ -90,16 +86,13 @@ fn tamper(batch: &mut pb::Batch, city_key: &SigningKey, misdeeds: &Mutex<Misdeed
                     env.audience().clone(),
                     Body::AssignmentAcknowledged(a.clone()),
                 );
-                out.push(pb::SignedEvent {
-                    event: pretend.event_bytes,
-                    signature: pretend.signature.to_vec(),
-                });
+                out.push(pretend.signed_bytes());
                 if let Ok(mut m) = misdeeds.lock() {
                     m.dropped += 1;
                     m.injected += 1;
                 }
             }
-            _ => out.push(signed),
+            _ => out.push(frame),
         }
     }
     out.reverse();

@@ -364,10 +364,10 @@ async fn grpc_limit(events: usize) -> Result<f64> {
     let mut client = pb::federation_client::FederationClient::new(channel)
         .max_encoding_message_size(crate::sync::link::MAX_FRAME_BYTES);
     let batches = events.div_ceil(256);
-    let event = pb::SignedEvent {
+    let event = prost::Message::encode_to_vec(&pb::SignedEvent {
         event: vec![1u8; 400],
         signature: vec![2u8; 64],
-    };
+    });
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let t0 = Instant::now();
     let producer = tokio::spawn(async move {

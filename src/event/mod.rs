@@ -141,6 +141,30 @@ impl Envelope {
         .encode_to_vec()
     }
 
+    /// Whether `frame` is exactly [`Envelope::signed_bytes`] (what every node sends), so that
+    /// a received frame can be stored as it came; another wrapper around the same signed
+    /// bytes (fields in another order, unknown fields) is stored re-encoded, so that every node
+    /// holds and forwards the same frame for an event.
+    pub fn is_signed_bytes(&self, frame: &[u8]) -> bool {
+        let n = self.event_bytes.len() as u64;
+        let mut head = [0u8; 11];
+        head[0] = 0x0a; // field 1, length-delimited
+        let mut rest = &mut head[1..];
+        prost::encoding::encode_varint(n, &mut rest);
+        let head_len = 11 - rest.len();
+        let Some((h, tail)) = frame.split_at_checked(head_len) else {
+            return false;
+        };
+        let Some((event, tail)) = tail.split_at_checked(self.event_bytes.len()) else {
+            return false;
+        };
+        h == &head[..head_len]
+            && event == self.event_bytes.as_slice()
+            && tail.len() == 66
+            && tail[..2] == [0x12, 64] // field 2, length-delimited, 64 bytes
+            && tail[2..] == self.signature
+    }
+
     pub fn origin(&self) -> &str {
         &self.event.origin
     }
@@ -325,6 +349,33 @@ mod tests {
         assert_eq!(opened.event_bytes, env.event_bytes);
         assert_eq!(opened.hash, env.hash);
         opened.verify(&key.verifying_key()).expect("verifies");
+    }
+
+    #[test]
+    fn only_the_canonical_frame_counts_as_the_signed_bytes() {
+        let key = generate_key();
+        let env = sample(&key);
+        assert!(env.is_signed_bytes(&env.signed_bytes()));
+        // The same two fields the other way round, or with an unknown field after them:
+        // the same event, another frame.
+        let swapped = [
+            &env.signed_bytes()[env.signed_bytes().len() - 66..],
+            &env.signed_bytes()[..env.signed_bytes().len() - 66],
+        ]
+        .concat();
+        let reopened = Envelope::open(&swapped).expect("opens");
+        assert_eq!(reopened.id, env.id);
+        assert!(!env.is_signed_bytes(&swapped));
+        let mut extra = env.signed_bytes();
+        extra.extend_from_slice(&[0x18, 1]);
+        assert!(Envelope::open(&extra).is_ok());
+        assert!(!env.is_signed_bytes(&extra));
+        let mut other_sig = env.signed_bytes();
+        let last = other_sig.len() - 1;
+        other_sig[last] ^= 1;
+        assert!(!env.is_signed_bytes(&other_sig));
+        assert!(!env.is_signed_bytes(&env.signed_bytes()[..10]));
+        assert!(!env.is_signed_bytes(&[]));
     }
 
     #[test]

@@ -868,7 +868,7 @@ fn author_one(
         .transpose()
         .map_err(Error::Invalid)?
         .ok_or_else(|| Error::Invalid("an event needs a body".into()))?;
-    let change = persist(inner, &env, None, Some(&record), true)?;
+    let change = persist(inner, &env, env.signed_bytes(), None, Some(&record), true)?;
     metrics::counter!(crate::telemetry::names::EVENTS_AUTHORED).increment(1);
     let receipt = pb::Receipt {
         event_id: env.id.to_string(),
@@ -901,7 +901,7 @@ fn ingest_batch(
             opened,
             verified_with,
         } = item;
-        match ingest_opened(inner, &frame, opened, from, verified_with.as_ref(), changes)? {
+        match ingest_opened(inner, frame, opened, from, verified_with.as_ref(), changes)? {
             Outcome::Stored => report.stored += 1,
             Outcome::Duplicate => report.duplicates += 1,
             Outcome::Refused => report.refused += 1,
@@ -931,14 +931,21 @@ fn ingest_frame(
     from: &str,
     changes: &mut Vec<pb::Change>,
 ) -> Result<Outcome> {
-    ingest_opened(inner, frame, Envelope::open(frame), from, None, changes)
+    ingest_opened(
+        inner,
+        frame.to_vec(),
+        Envelope::open(frame),
+        from,
+        None,
+        changes,
+    )
 }
 
 /// [`ingest_frame`] of a frame opened already, whose signature may have been verified with
-/// `verified_with` ([`prepare`]).
+/// `verified_with` ([`prepare`]). The frame is stored as it came, if it is.
 fn ingest_opened(
     inner: &Inner,
-    frame: &[u8],
+    frame: Vec<u8>,
     opened: std::result::Result<Envelope, Refusal>,
     from: &str,
     verified_with: Option<&ed25519_dalek::VerifyingKey>,
@@ -947,7 +954,7 @@ fn ingest_opened(
     let env = match opened {
         Ok(env) => env,
         Err(refusal) => {
-            quarantine(inner, frame, None, from, &refusal)?;
+            quarantine(inner, &frame, None, from, &refusal)?;
             return Ok(Outcome::Refused);
         }
     };
@@ -968,7 +975,7 @@ fn ingest_opened(
                 env.seq()
             )),
         };
-        quarantine(inner, frame, Some(&env), from, &refusal)?;
+        quarantine(inner, &frame, Some(&env), from, &refusal)?;
         if let Refusal::Equivocation(why) = &refusal {
             inner.store.flag_origin(env.origin(), why)?;
         }
@@ -976,7 +983,12 @@ fn ingest_opened(
     }
     match admit_verified(inner, &env, from, verified_with) {
         Ok(record) => {
-            let change = persist(inner, &env, Some(from), record.as_ref(), false)?;
+            let frame = if env.is_signed_bytes(&frame) {
+                frame
+            } else {
+                env.signed_bytes()
+            };
+            let change = persist(inner, &env, frame, Some(from), record.as_ref(), false)?;
             let roster_event = matches!(
                 env.body(),
                 Some(
@@ -994,7 +1006,7 @@ fn ingest_opened(
         }
         Err(refusal) => {
             debug!(event = %env.id, origin = env.origin(), %refusal, "refused");
-            quarantine(inner, frame, Some(&env), from, &refusal)?;
+            quarantine(inner, &frame, Some(&env), from, &refusal)?;
             if let Refusal::Equivocation(why) = &refusal {
                 inner.store.flag_origin(env.origin(), why)?;
             }
@@ -1144,10 +1156,12 @@ fn check_signature(
     Ok(())
 }
 
-/// Stores an admitted event with its indexes and its record's new state, atomically.
+/// Stores an admitted event (`frame`, its signed bytes) with its indexes and its record's new
+/// state, atomically.
 fn persist(
     inner: &Inner,
     env: &Envelope,
+    frame: Vec<u8>,
     source: Option<&str>,
     record: Option<&RecordKey>,
     own: bool,
@@ -1186,6 +1200,7 @@ fn persist(
         &mut batch,
         position,
         env,
+        frame,
         source,
         record,
         state.as_ref(),

@@ -13,12 +13,10 @@
 //! that only the bad event is refused (quarantined by the writer, with the usual reason).
 //! On a single-threaded runtime (the simulation) everything runs inline, in order.
 use ed25519_dalek::VerifyingKey;
-use prost::Message;
 
 use super::{read_roster, IngestReport, Inner, Job, Node};
 use crate::domain::{authz, Refusal};
 use crate::event::Envelope;
-use crate::pb;
 use crate::store::Cursor;
 use crate::{Error, Result};
 
@@ -59,7 +57,7 @@ const SPLIT_AT: usize = 64;
 impl Node {
     /// Opens the events of a batch received from `from` and verifies their signatures in
     /// batches, on the blocking pool (inline on a single-threaded runtime).
-    pub async fn prepare(&self, from: &str, events: Vec<pb::SignedEvent>) -> Result<Vec<Prepared>> {
+    pub async fn prepare(&self, from: &str, events: Vec<Vec<u8>>) -> Result<Vec<Prepared>> {
         let multi = tokio::runtime::Handle::try_current()
             .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
             .unwrap_or(false);
@@ -130,15 +128,8 @@ impl Node {
 }
 
 /// Opens and verifies `events` here and now.
-pub(crate) fn prepare_now(
-    inner: &Inner,
-    from: &str,
-    events: Vec<pb::SignedEvent>,
-) -> Vec<Prepared> {
-    let mut out: Vec<Prepared> = events
-        .into_iter()
-        .map(|e| Prepared::unverified(e.encode_to_vec()))
-        .collect();
+pub(crate) fn prepare_now(inner: &Inner, from: &str, events: Vec<Vec<u8>>) -> Vec<Prepared> {
+    let mut out: Vec<Prepared> = events.into_iter().map(Prepared::unverified).collect();
     let keys: Vec<Option<VerifyingKey>> = {
         let roster = read_roster(inner);
         let parent = roster.parent_of(&inner.settings.code).map(str::to_string);

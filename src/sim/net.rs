@@ -401,7 +401,7 @@ impl Net {
 
     /// A forged or unauthorized event to add to a batch (or None when there is nothing to
     /// forge from). Recorded in [`Injected`].
-    fn forge(&self, batch: &pb::Batch) -> Option<(pb::SignedEvent, &'static str)> {
+    fn forge(&self, batch: &pb::Batch) -> Option<(Vec<u8>, &'static str)> {
         let mut g = self.lock();
         let kind = g.rng.gen_range(0..4);
         let (signed, what) = match kind {
@@ -409,7 +409,9 @@ impl Net {
             // bytes no longer decode).
             0 if !batch.events.is_empty() => {
                 let i = g.rng.gen_range(0..batch.events.len());
-                let mut e = batch.events[i].clone();
+                let Ok(mut e) = pb::SignedEvent::decode(batch.events[i].as_slice()) else {
+                    return None;
+                };
                 if e.event.is_empty() {
                     return None;
                 }
@@ -464,7 +466,7 @@ impl Net {
             }
         }
         g.stats.injected += 1;
-        Some((signed, what))
+        Some((frame, what))
     }
 }
 

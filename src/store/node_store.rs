@@ -598,14 +598,16 @@ impl NodeStore {
         Ok(())
     }
 
-    /// Adds an event with all its indexes and its record's new state to `batch`.
-    /// `position` must be `head() + 1`; the batch moves the head.
+    /// Adds an event (`frame`, its signed bytes as received or authored) with all its
+    /// indexes and its record's new state to `batch`. `position` must be `head() + 1`; the
+    /// batch moves the head.
     #[allow(clippy::too_many_arguments)]
     pub fn put_event(
         &self,
         batch: &mut WriteBatch,
         position: u64,
         env: &Envelope,
+        frame: Vec<u8>,
         source: Option<&str>,
         record: Option<&RecordKey>,
         state: Option<&RecordState>,
@@ -613,7 +615,7 @@ impl NodeStore {
         roster_changed: bool,
     ) -> Result<()> {
         let id = env.id.as_bytes().to_vec();
-        batch.put(Space::Events, id.clone(), env.signed_bytes());
+        batch.put(Space::Events, id.clone(), frame);
         self.append_to_log(batch, position, &env.id, source)?;
         let mut origin_value = id.clone();
         origin_value.extend_from_slice(&env.hash);

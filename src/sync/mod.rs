@@ -112,8 +112,16 @@ pub fn hello_for(node: &Node, peer: &str) -> Result<pb::Hello> {
     })
 }
 
-/// What routing reads of a stored event: its origin and audience, decoded without the body
-/// (prost skips the fields it does not list). The frame was verified when it was stored.
+/// What routing reads of a stored frame: its event's origin and audience, decoded straight
+/// from the frame without the body or the signature (prost skips the fields it does not
+/// list, and an embedded message is encoded as its bytes are: `SignedEvent.event` reads as a
+/// `RouteHead`). The frame was verified when it was stored.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RouteFrame {
+    #[prost(message, optional, tag = "1")]
+    event: Option<RouteHead>,
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct RouteHead {
     #[prost(string, tag = "2")]
@@ -150,7 +158,7 @@ fn next_batch(
     until: u64,
     send_back_until: u64,
     settings: &SyncSettings,
-) -> Result<(Vec<pb::SignedEvent>, u64)> {
+) -> Result<(Vec<Vec<u8>>, u64)> {
     let mut events = Vec::new();
     let mut bytes = 0usize;
     let mut last = from;
@@ -170,9 +178,9 @@ fn next_batch(
                 return Ok((events, last));
             }
             last = entry.position;
-            if let Some((signed, size)) = route(node, role, peer, &entry, send_back_until)? {
-                bytes += size;
-                events.push(signed);
+            if let Some(frame) = route(node, role, peer, &entry, send_back_until)? {
+                bytes += frame.len();
+                events.push(frame);
                 if events.len() >= settings.batch_events || bytes >= settings.batch_bytes {
                     break;
                 }
@@ -182,15 +190,15 @@ fn next_batch(
     Ok((events, last))
 }
 
-/// The event at a log entry, with its stored size, if it goes to `peer`: not from `peer`
-/// itself (unless at or before `send_back_until`), and entitled.
+/// The stored frame of the event at a log entry, if it goes to `peer`: not from `peer`
+/// itself (unless at or before `send_back_until`), and entitled. It goes as it was stored.
 fn route(
     node: &Node,
     role: Role,
     peer: &str,
     entry: &crate::store::node_store::LogEntry,
     send_back_until: u64,
-) -> Result<Option<(pb::SignedEvent, usize)>> {
+) -> Result<Option<Vec<u8>>> {
     if entry.source.as_deref() == Some(peer) && entry.position > send_back_until {
         return Ok(None); // it came from there
     }
@@ -198,15 +206,17 @@ fn route(
         return Ok(None);
     };
     let bad = |e: prost::DecodeError| Error::Storage(format!("stored event {}: {e}", entry.id));
-    let signed = <pb::SignedEvent as prost::Message>::decode(frame.as_slice()).map_err(bad)?;
-    let head = <RouteHead as prost::Message>::decode(signed.event.as_slice()).map_err(bad)?;
+    let head = <RouteFrame as prost::Message>::decode(frame.as_slice())
+        .map_err(bad)?
+        .event
+        .unwrap_or_default();
     let Some(kind) = head.audience.as_ref().and_then(|a| a.kind.as_ref()) else {
         return Err(Error::Storage(format!(
             "stored event {} has no audience",
             entry.id
         )));
     };
-    Ok(entitled_to(node, role, peer, kind, &head.origin).then_some((signed, frame.len())))
+    Ok(entitled_to(node, role, peer, kind, &head.origin).then_some(frame))
 }
 
 /// The next batch of a backfill pass over the late events only (`NodeStore::put_late`):
@@ -219,7 +229,7 @@ fn next_late_batch(
     after: u64,
     until: u64,
     settings: &SyncSettings,
-) -> Result<(Vec<pb::SignedEvent>, u64)> {
+) -> Result<(Vec<Vec<u8>>, u64)> {
     let mut events = Vec::new();
     let mut bytes = 0usize;
     let mut last = after;
@@ -231,9 +241,9 @@ fn next_late_batch(
         let Some(entry) = node.store().log_at(position)? else {
             continue;
         };
-        if let Some((signed, size)) = route(node, role, peer, &entry, 0)? {
-            bytes += size;
-            events.push(signed);
+        if let Some(frame) = route(node, role, peer, &entry, 0)? {
+            bytes += frame.len();
+            events.push(frame);
             if bytes >= settings.batch_bytes {
                 break;
             }
@@ -733,7 +743,7 @@ async fn send_batch(
     role: Role,
     peer: &str,
     last: u64,
-    events: Vec<pb::SignedEvent>,
+    events: Vec<Vec<u8>>,
     head: u64,
     tx: &mpsc::Sender<pb::SyncFrame>,
     clock: &crate::telemetry::BatchClock,
