@@ -141,6 +141,11 @@ impl Envelope {
         .encode_to_vec()
     }
 
+    /// Signs the event's bytes with `key` (a draft's, [`draft_with_id`]).
+    pub fn sign(&mut self, key: &SigningKey) {
+        self.signature = key.sign(&self.event_bytes).to_bytes();
+    }
+
     /// Whether `frame` is exactly [`Envelope::signed_bytes`] (what every node sends), so that
     /// a received frame can be stored as it came; another wrapper around the same signed
     /// bytes (fields in another order, unknown fields) is stored re-encoded, so that every node
@@ -231,6 +236,22 @@ pub fn seal_with_id(
     audience: pb::audience::Kind,
     body: pb::event::Body,
 ) -> Envelope {
+    let mut env = draft_with_id(id, origin, head, hlc, audience, body);
+    env.sign(key);
+    env
+}
+
+/// [`seal_with_id`] without the signature (all zeros until [`Envelope::sign`]): the event is
+/// numbered, linked and hashed, so the next one can link to it before it is signed (the hash
+/// covers the event's bytes, not its signature), and a run of them can be signed side by side.
+pub fn draft_with_id(
+    id: Uuid,
+    origin: &str,
+    head: &ChainHead,
+    hlc: u64,
+    audience: pb::audience::Kind,
+    body: pb::event::Body,
+) -> Envelope {
     let id = ids::mint(origin, id);
     let event = pb::Event {
         id: id.as_bytes().to_vec(),
@@ -244,11 +265,10 @@ pub fn seal_with_id(
         body: Some(body),
     };
     let event_bytes = event.encode_to_vec();
-    let signature = key.sign(&event_bytes).to_bytes();
     let hash = hash_of(&event_bytes);
     Envelope {
         event_bytes,
-        signature,
+        signature: [0; 64],
         event,
         id,
         hash,

@@ -177,6 +177,9 @@ pub(crate) struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer when it runs as a task ([`WriterMode::Task`]).
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the writer signs a run of its own events on every core ([`sign_drafts`]):
+    /// a thread-mode writer does; the simulation's task-mode writer starts no threads.
+    sign_side_by_side: bool,
     ids: Option<IdSource>,
     random: Option<RandomSource>,
 }
@@ -246,6 +249,7 @@ impl Node {
             shutdown: watch::channel(false).0,
             writer: Mutex::new(None),
             writer_task: Mutex::new(None),
+            sign_side_by_side: matches!(seams.writer, WriterMode::Thread),
             ids: seams.ids,
             random: seams.random,
         });
@@ -686,7 +690,21 @@ fn write_group(inner: &Inner, group: Vec<Job>) -> Written {
         failed: None,
         stopping: false,
     };
+    // Consecutive events of ours that leave the roster as it is go through in one run.
+    let mut run: Vec<AuthorJob> = Vec::new();
     for job in group {
+        let job = match job {
+            Job::Author {
+                audience,
+                body,
+                reply,
+            } if !is_roster_body(&body) => {
+                run.push((audience, body, reply));
+                continue;
+            }
+            other => other,
+        };
+        author_run(inner, std::mem::take(&mut run), &mut w);
         match job {
             Job::Author {
                 audience,
@@ -725,6 +743,7 @@ fn write_group(inner: &Inner, group: Vec<Job>) -> Written {
             Job::Stop => w.stopping = true,
         }
     }
+    author_run(inner, run, &mut w);
     w
 }
 
@@ -812,27 +831,52 @@ fn read_roster(inner: &Inner) -> std::sync::RwLockReadGuard<'_, Roster> {
     inner.roster.read().unwrap_or_else(|p| p.into_inner())
 }
 
-fn author_one(
+/// An event of this committee's, checked and numbered, waiting for its signature
+/// ([`event::draft_with_id`]).
+struct Draft {
+    env: Envelope,
+    key: SigningKey,
+    record: RecordKey,
+    signed: bool,
+}
+
+impl Draft {
+    fn sign(&mut self) {
+        self.env.sign(&self.key);
+        self.signed = true;
+    }
+}
+
+/// Where the next draft continues: this committee's chain head and the clock, as the drafts
+/// before it in the same run left them (their writes come after all of them are signed).
+struct DraftHead {
+    chain: event::ChainHead,
+    hlc: u64,
+}
+
+/// Checks, numbers and encodes one event of ours, and moves `head` past it. Nothing is
+/// written: a draft that fails here leaves the chain where it was.
+fn draft_one(
     inner: &Inner,
+    head: &mut DraftHead,
     audience: pb::audience::Kind,
     body: pb::event::Body,
-    changes: &mut Vec<pb::Change>,
-) -> Result<pb::Receipt> {
-    let me = inner.settings.code.clone();
-    let chain = inner.store.own_chain()?;
-    let signing_key = {
+) -> Result<Draft> {
+    let me = inner.settings.code.as_str();
+    let chain = &head.chain;
+    let key = {
         let roster = read_roster(inner);
         let self_registration =
             matches!(&body, pb::event::Body::CommitteeRegistered(r) if r.code == me);
-        if !roster.knows(&me)
-            || (me == roster.root && roster.get(&me).is_none() && !self_registration)
+        if !roster.knows(me)
+            || (me == roster.root && roster.get(me).is_none() && !self_registration)
         {
             return Err(Error::Invalid(format!(
                 "committee {me} is not in the roster yet: its parent must register it (`liandong committee register`) and this node must have synced since"
             )));
         }
-        authz::authorize(&roster, &me, &audience, &body)?;
-        let expected = roster.key_for(&me, chain.seq + 1).map_err(|r| {
+        authz::authorize(&roster, me, &audience, &body)?;
+        let expected = roster.key_for(me, chain.seq + 1).map_err(|r| {
             Error::Invalid(format!(
                 "this committee cannot write: {r}. Its parent must give it a new key (`liandong committee rotate-key`)"
             ))
@@ -852,22 +896,25 @@ fn author_one(
                 ))
             })?
     };
-    let hlc = hlc::tick(inner.store.last_hlc()?, inner.clock.now_ms());
-    let env = event::seal_with_id(
-        new_id(inner),
-        &signing_key,
-        &me,
-        &chain,
-        hlc,
-        audience,
-        body,
-    );
-    let record = env
-        .body()
-        .map(RecordKey::of)
-        .transpose()
-        .map_err(Error::Invalid)?
-        .ok_or_else(|| Error::Invalid("an event needs a body".into()))?;
+    let record = RecordKey::of(&body).map_err(Error::Invalid)?;
+    let hlc = hlc::tick(head.hlc, inner.clock.now_ms());
+    let env = event::draft_with_id(new_id(inner), me, chain, hlc, audience, body);
+    head.chain = event::ChainHead {
+        seq: env.seq(),
+        hash: Some(env.hash),
+    };
+    head.hlc = head.hlc.max(hlc);
+    Ok(Draft {
+        env,
+        key,
+        record,
+        signed: false,
+    })
+}
+
+/// Stores a signed draft (its chain predecessor is stored already) and says what it made.
+fn finish_draft(inner: &Inner, draft: Draft, changes: &mut Vec<pb::Change>) -> Result<pb::Receipt> {
+    let Draft { env, record, .. } = draft;
     let change = persist(inner, &env, env.signed_bytes(), None, Some(&record), true)?;
     metrics::counter!(crate::telemetry::names::EVENTS_AUTHORED).increment(1);
     let receipt = pb::Receipt {
@@ -885,6 +932,128 @@ fn author_one(
         retry_quarantined(inner, changes)?;
     }
     Ok(receipt)
+}
+
+/// Authors one event: draft, sign, store.
+fn author_one(
+    inner: &Inner,
+    audience: pb::audience::Kind,
+    body: pb::event::Body,
+    changes: &mut Vec<pb::Change>,
+) -> Result<pb::Receipt> {
+    let mut head = DraftHead {
+        chain: inner.store.own_chain()?,
+        hlc: inner.store.last_hlc()?,
+    };
+    let mut draft = draft_one(inner, &mut head, audience, body)?;
+    draft.sign();
+    finish_draft(inner, draft, changes)
+}
+
+/// A job to author an event, waiting in a run ([`author_run`]).
+type AuthorJob = (
+    pb::audience::Kind,
+    pb::event::Body,
+    oneshot::Sender<Result<pb::Receipt>>,
+);
+
+/// Authors a run of consecutive jobs whose events do not touch the roster, so that each one's
+/// checks hold for the whole run: all are drafted in order, signed side by side on every core
+/// (a writer thread's signing was the end-to-end relay's bound: BENCHMARKS.md), then stored
+/// in order. Each caller hears of its own event.
+fn author_run(inner: &Inner, run: Vec<AuthorJob>, w: &mut Written) {
+    if run.is_empty() {
+        return;
+    }
+    let head = inner
+        .store
+        .own_chain()
+        .and_then(|chain| Ok((chain, inner.store.last_hlc()?)));
+    let mut head = match head {
+        Ok((chain, hlc)) => DraftHead { chain, hlc },
+        Err(e) => {
+            w.failed = Some(e.to_string());
+            for (_, _, reply) in run {
+                w.replies
+                    .push(Reply::Author(reply, Err(Error::Storage(e.to_string()))));
+            }
+            return;
+        }
+    };
+    let mut drafts = Vec::with_capacity(run.len());
+    let mut replies = Vec::with_capacity(run.len());
+    for (audience, body, reply) in run {
+        match draft_one(inner, &mut head, audience, body) {
+            Ok(d) => {
+                drafts.push(d);
+                replies.push(reply);
+            }
+            Err(e) => {
+                if let Error::Storage(s) = &e {
+                    w.failed = Some(s.clone());
+                }
+                w.replies.push(Reply::Author(reply, Err(e)));
+            }
+        }
+    }
+    sign_drafts(&mut drafts, inner.sign_side_by_side);
+    let mut stopped: Option<String> = None;
+    for (draft, reply) in drafts.into_iter().zip(replies) {
+        let r = match &stopped {
+            // The drafts after one that could not be stored link to it: none of them may be
+            // stored either, or this committee's chain would have a hole.
+            Some(why) => Err(Error::Invalid(format!(
+                "an earlier event of the same group could not be stored ({why}); try again"
+            ))),
+            None => finish_draft(inner, draft, &mut w.changes),
+        };
+        if let Err(e) = &r {
+            if stopped.is_none() {
+                stopped = Some(e.to_string());
+            }
+            if let Error::Storage(s) = e {
+                w.failed = Some(s.clone());
+            }
+        }
+        w.replies.push(Reply::Author(reply, r));
+    }
+}
+
+/// Fewest drafts worth a second thread: a thread costs tens of microseconds to start, a
+/// signature about as much, and a lone event (a notice, the fan-out) should not wait for one.
+const SIGN_SIDE_BY_SIDE_FROM: usize = 8;
+
+/// Signs every draft, on every core when there are enough of them and `side_by_side`
+/// (a thread-mode writer; the simulation's task-mode writer signs in turn).
+fn sign_drafts(drafts: &mut [Draft], side_by_side: bool) {
+    let threads = if side_by_side {
+        prepare::cores().min(drafts.len() / SIGN_SIDE_BY_SIDE_FROM)
+    } else {
+        1
+    };
+    if threads > 1 {
+        let per = drafts.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut chunks = drafts.chunks_mut(per);
+            let here = chunks.next();
+            for chunk in chunks {
+                let helper = std::thread::Builder::new()
+                    .name("liandong-sign".into())
+                    .spawn_scoped(scope, move || chunk.iter_mut().for_each(Draft::sign));
+                if let Err(e) = helper {
+                    // No thread to be had: what it would have signed is signed below.
+                    debug!(error = %e, "signing on the writer thread alone");
+                }
+            }
+            if let Some(chunk) = here {
+                chunk.iter_mut().for_each(Draft::sign);
+            }
+        });
+    }
+    drafts
+        .iter_mut()
+        .filter(|d| !d.signed)
+        .for_each(Draft::sign);
 }
 
 fn ingest_batch(

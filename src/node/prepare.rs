@@ -42,7 +42,7 @@ impl Prepared {
 
 /// The cores to split a batch's check over. Asked once: the standard library reads the
 /// cgroup's CPU quota from files each time it is asked (three system calls a batch).
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| {
         std::thread::available_parallelism()

@@ -1198,3 +1198,103 @@ async fn a_failed_sync_is_answered_as_a_failure_and_stops_the_writes() {
     assert!(later.is_err(), "no writes after a failed sync: {later:?}");
     node.close().await;
 }
+
+/// Many events of ours at once go through the writer in runs signed side by side: the chain
+/// comes out whole (every seq once, each linked to the one before, each signed with our key),
+/// and events refused by their checks in the middle of a run leave no hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_signed_side_by_side_makes_one_chain_without_holes() {
+    let s = setup().await;
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let node = s.province.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 25 == 7 {
+                // Guidance goes down: upwards it is refused by the draft's checks.
+                node.author(Kind::Ancestors("620100".into()), guidance_body("620000"))
+                    .await
+            } else {
+                node.send_guidance(&format!("通知 {i}"), "正文", &[]).await
+            }
+        }));
+    }
+    let (mut stored, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => stored += 1,
+            Err(e) if e.to_string().contains("guidance goes down") => refused += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!((stored, refused), (288, 12));
+    let store = s.province.store();
+    let entries = store.origin_entries("620000").expect("origin index");
+    let seqs: Vec<u64> = entries.iter().map(|(seq, _)| *seq).collect();
+    // The root's registration and two cities before the notices.
+    assert_eq!(seqs, (1..=3 + 288).collect::<Vec<u64>>());
+    let mut prev: Option<[u8; 32]> = None;
+    for (seq, id) in entries {
+        let frame = store.event_frame(&id).expect("read").expect("held");
+        let env = Envelope::open(&frame).expect("opens");
+        assert_eq!(env.seq(), seq);
+        env.verify(&s.province_key.verifying_key())
+            .expect("signed with the province's key");
+        assert_eq!(env.event.prev, prev.map(|h| h.to_vec()).unwrap_or_default());
+        assert!(env.is_signed_bytes(&frame), "stored as signed");
+        prev = Some(env.hash);
+    }
+    assert_eq!(store.own_chain().expect("chain").seq, 291);
+}
+
+/// The signing of a run itself: drafts split over threads all come back signed, each
+/// signature its own.
+#[test]
+fn drafts_signed_side_by_side_are_all_signed_correctly() {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let mut head = ChainHead::default();
+    let mut drafts: Vec<Draft> = (0..67)
+        .map(|i| {
+            let env = event::draft_with_id(
+                Uuid::now_v7(),
+                "620000",
+                &head,
+                (NOW + i) << 16,
+                Kind::Subtree("620000".into()),
+                guidance_body("620000"),
+            );
+            head = ChainHead {
+                seq: env.seq(),
+                hash: Some(env.hash),
+            };
+            let record = RecordKey::of(env.body().expect("body")).expect("record");
+            Draft {
+                env,
+                key: key.clone(),
+                record,
+                signed: false,
+            }
+        })
+        .collect();
+    sign_drafts(&mut drafts, true);
+    for d in &drafts {
+        assert!(d.signed);
+        d.env.verify(&key.verifying_key()).expect("verifies");
+        assert_eq!(
+            d.env.signature,
+            event::seal_with_id(
+                d.env.id,
+                &key,
+                "620000",
+                &ChainHead {
+                    seq: d.env.seq() - 1,
+                    hash: <[u8; 32]>::try_from(d.env.event.prev.as_slice()).ok(),
+                },
+                d.env.hlc(),
+                d.env.audience().clone(),
+                d.env.body().cloned().expect("body"),
+            )
+            .signature,
+            "the same signature as signing it alone"
+        );
+    }
+}

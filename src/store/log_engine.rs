@@ -88,6 +88,9 @@ pub const COMPACT_FLOOR_BYTES: u64 = 16 << 20;
 /// end than this is damage, and the open refuses it instead of cutting it off.
 pub const TORN_TAIL_MAX_BYTES: u64 = 256 << 20;
 
+/// The most of the last sync's records kept in memory for reads ([`Inner::recent`]).
+const RECENT_MAX_BYTES: usize = 8 << 20;
+
 /// Bodies of the compacted file hold about this many bytes each.
 const COMPACT_RECORD_BYTES: usize = 1 << 20;
 
@@ -118,6 +121,10 @@ struct Inner {
     written: u64,
     /// Records a sync is writing now, from offset `written`: still read from memory.
     in_flight: Option<Arc<Vec<u8>>>,
+    /// The records the last sync wrote, from this offset, kept in memory until the next one:
+    /// the node's links read what was just made durable (to send it on), and the writer the
+    /// chain heads it just wrote, without a system call each (up to [`RECENT_MAX_BYTES`]).
+    recent: Option<(u64, Arc<Vec<u8>>)>,
     /// Records committed since, from offset `written + in_flight.len()`.
     buffer: Vec<u8>,
     /// Bytes of the file (and buffers) that hold live values, with their op headers: what a
@@ -140,6 +147,11 @@ impl Inner {
     /// Where to read `loc` from: the file (later, without the lock) or memory (now).
     fn locate(&self, loc: Loc) -> Source {
         if loc.offset + u64::from(loc.len) <= self.written {
+            if let Some((from, recent)) = &self.recent {
+                if loc.offset >= *from {
+                    return Source::Bytes(slice(recent, loc.offset - from, loc.len));
+                }
+            }
             return Source::File(self.file.clone(), loc);
         }
         let mut start = loc.offset - self.written;
@@ -254,6 +266,7 @@ impl LogStorage {
                 file: Arc::new(file),
                 written,
                 in_flight: None,
+                recent: None,
                 buffer: Vec::new(),
                 live_bytes,
                 meta,
@@ -317,6 +330,7 @@ impl LogStorage {
         w.in_flight = None;
         match done {
             Ok(()) => {
+                w.recent = (chunk.len() <= RECENT_MAX_BYTES).then(|| (w.written, chunk.clone()));
                 w.written += chunk.len() as u64;
                 Ok(())
             }
@@ -526,6 +540,8 @@ impl LogStorage {
         }
         w.file = Arc::new(file);
         w.written = end;
+        // Its offsets are the old file's.
+        w.recent = None;
         let after = w.end();
         drop(w);
         sync_dir(&self.dir)?;
