@@ -44,6 +44,7 @@ pub mod fixture;
 pub mod fixture_groups;
 pub mod fuzzing;
 pub mod invariants;
+pub mod memory;
 pub mod node;
 pub mod server;
 pub mod sim;

@@ -7,6 +7,11 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    liandong::memory::set_release(|| {
+        // SAFETY: `mi_collect` takes no arguments that point anywhere and may be called from
+        // any thread at any time; `true` makes it return freed memory without waiting.
+        unsafe { libmimalloc_sys::mi_collect(true) }
+    });
     let cli = Cli::parse();
     // A running node logs its lifecycle at info; one-shot commands stay quiet but for warnings.
     let default = match cli.command {

@@ -283,6 +283,8 @@ impl LogStorage {
                 storage.compact()?;
             }
         }
+        // The snapshot's bytes and the sorted entries the index was built from are freed.
+        crate::memory::release_freed();
         Ok(storage)
     }
 
@@ -410,10 +412,15 @@ impl LogStorage {
     /// logged; one after it stops the store from syncing again.
     fn compact(&self) -> Result<()> {
         match self.copy_live() {
-            Ok(copy) => self.switch_to(copy).inspect_err(|_| {
-                self.failed
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }),
+            Ok(copy) => {
+                let switched = self.switch_to(copy).inspect_err(|_| {
+                    self.failed
+                        .store(true, std::sync::atomic::Ordering::Release);
+                });
+                // The copy's map of moved keys, as large as the index, is freed.
+                crate::memory::release_freed();
+                switched
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(self.dir.join(COMPACT_FILE));
                 tracing::warn!(
@@ -581,6 +588,8 @@ fn take_snapshot(dir: &Path, log_len: u64) -> Result<Option<Recovered>> {
         Err(e) => return Err(e.into()),
     };
     let parsed = parse_snapshot(&bytes, log_len);
+    // Before the index is built from the entries: the two need not be in memory together.
+    drop(bytes);
     std::fs::remove_file(&path).map_err(|e| {
         Error::Storage(format!(
             "cannot remove {} ({e}): it must go before the store is written; remove it by \
@@ -590,7 +599,7 @@ fn take_snapshot(dir: &Path, log_len: u64) -> Result<Option<Recovered>> {
     })?;
     sync_dir(dir)?;
     match parsed {
-        Ok(recovered) => Ok(Some(recovered)),
+        Ok((live, live_bytes)) => Ok(Some((live.into_iter().collect(), log_len, live_bytes))),
         Err(why) => {
             tracing::warn!(
                 store = %dir.display(),
@@ -602,7 +611,10 @@ fn take_snapshot(dir: &Path, log_len: u64) -> Result<Option<Recovered>> {
     }
 }
 
-fn parse_snapshot(bytes: &[u8], log_len: u64) -> std::result::Result<Recovered, String> {
+/// The snapshot's entries, in key order, and the bytes of log they keep live.
+type SnapshotEntries = (Vec<(Key, Loc)>, u64);
+
+fn parse_snapshot(bytes: &[u8], log_len: u64) -> std::result::Result<SnapshotEntries, String> {
     if bytes.len() < 28 || &bytes[..8] != SNAPSHOT_MAGIC {
         return Err("not a snapshot of this format".into());
     }
@@ -656,7 +668,7 @@ fn parse_snapshot(bytes: &[u8], log_len: u64) -> std::result::Result<Recovered, 
     if live.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err("its keys are out of order".into());
     }
-    Ok((live.into_iter().collect(), log_len, live_bytes))
+    Ok((live, live_bytes))
 }
 
 /// A compaction's copy, synced, not yet in place of the log.
