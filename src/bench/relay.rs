@@ -114,7 +114,7 @@ pub async fn relay(args: &BenchArgs) -> Result<Value> {
         hops.as_secs_f64()
     );
     println!(
-        "relay    province → city → county, {n} events of 300-byte payloads, {}: {} events/s end to end ({:.2} s); authoring at the province alone {} events/s",
+        "relay    province → city → county, {n} events of 300-byte payloads, {}: {} events/s end to end ({:.2} s); the province's authoring calls returned at {} events/s",
         transport_name(args),
         thousands(rate),
         total.as_secs_f64(),
