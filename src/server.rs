@@ -87,7 +87,12 @@ pub async fn start_authorized(
     let connector = Arc::new(
         TonicConnector::new(opts.transport.clone()).max_message_bytes(opts.sync.max_message_bytes),
     );
-    start_with_credential(opts, NodeStore::new(engine), clock, connector, credential).await
+    let running =
+        start_with_credential(opts, NodeStore::new(engine), clock, connector, credential).await?;
+    // What start-up built and let go (certificates parsed, descriptors for reflection, the
+    // store's index buffers) goes back to the system rather than sit in an idle node.
+    crate::memory::release_freed();
+    Ok(running)
 }
 
 /// Starts a node over a given store and connector (tests, simulation), with an in-memory

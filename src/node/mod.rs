@@ -171,7 +171,10 @@ pub(crate) struct Inner {
     pub head: watch::Sender<u64>,
     /// Bumped whenever the roster grows: links re-check what the peer may now see.
     pub roster_version: watch::Sender<u64>,
-    pub changes: broadcast::Sender<pb::Change>,
+    /// What each durable group stored, for watchers (the API's `Watch`, tests). Made at the
+    /// first subscription: its 4,096 slots are half a megabyte, a third of an idle node's
+    /// heap, and most nodes are never watched.
+    pub changes: std::sync::OnceLock<broadcast::Sender<pb::Change>>,
     pub links: Mutex<BTreeMap<String, LinkStatus>>,
     pub shutdown: watch::Sender<bool>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -234,7 +237,6 @@ impl Node {
         }
         let roster_version = store.roster_version()?;
         let (jobs_tx, jobs_rx) = mpsc::channel(1024);
-        let (changes, _) = broadcast::channel(4096);
         let inner = Arc::new(Inner {
             settings,
             keys: Mutex::new(vec![key]),
@@ -244,7 +246,7 @@ impl Node {
             jobs: jobs_tx,
             head: watch::channel(head).0,
             roster_version: watch::channel(roster_version).0,
-            changes,
+            changes: std::sync::OnceLock::new(),
             links: Mutex::new(BTreeMap::new()),
             shutdown: watch::channel(false).0,
             writer: Mutex::new(None),
@@ -338,7 +340,10 @@ impl Node {
     }
 
     pub fn subscribe_changes(&self) -> broadcast::Receiver<pb::Change> {
-        self.inner.changes.subscribe()
+        self.inner
+            .changes
+            .get_or_init(|| broadcast::channel(CHANGES_CAPACITY).0)
+            .subscribe()
     }
 
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
@@ -793,8 +798,10 @@ fn answer_group(inner: &Inner, w: Written, synced: Result<()>, head: Option<u64>
         if let Some(head) = head {
             inner.head.send_replace(head);
         }
-        for c in changes {
-            let _ = inner.changes.send(c);
+        if let Some(watchers) = inner.changes.get() {
+            for c in changes {
+                let _ = watchers.send(c);
+            }
         }
     }
     for r in replies {
@@ -1022,6 +1029,10 @@ fn author_run(inner: &Inner, run: Vec<AuthorJob>, w: &mut Written) {
 /// Fewest drafts worth a second thread: a thread costs tens of microseconds to start, a
 /// signature about as much, and a lone event (a notice, the fan-out) should not wait for one.
 const SIGN_SIDE_BY_SIDE_FROM: usize = 8;
+
+/// Changes a watcher may fall behind by before it is told so (`Lagged`, the API's
+/// `data_loss`) and must re-read state: a few groups' worth.
+const CHANGES_CAPACITY: usize = 4096;
 
 /// Signs every draft, on every core when there are enough of them and `side_by_side`
 /// (a thread-mode writer; the simulation's task-mode writer signs in turn).
