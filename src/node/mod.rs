@@ -861,6 +861,16 @@ struct DraftHead {
     hlc: u64,
 }
 
+impl DraftHead {
+    /// Where this committee's stored chain and clock stand.
+    fn stored(inner: &Inner) -> Result<DraftHead> {
+        Ok(DraftHead {
+            chain: inner.store.own_chain()?,
+            hlc: inner.store.last_hlc()?,
+        })
+    }
+}
+
 /// Checks, numbers and encodes one event of ours, and moves `head` past it. Nothing is
 /// written: a draft that fails here leaves the chain where it was.
 fn draft_one(
@@ -948,10 +958,7 @@ fn author_one(
     body: pb::event::Body,
     changes: &mut Vec<pb::Change>,
 ) -> Result<pb::Receipt> {
-    let mut head = DraftHead {
-        chain: inner.store.own_chain()?,
-        hlc: inner.store.last_hlc()?,
-    };
+    let mut head = DraftHead::stored(inner)?;
     let mut draft = draft_one(inner, &mut head, audience, body)?;
     draft.sign();
     finish_draft(inner, draft, changes)
@@ -972,12 +979,8 @@ fn author_run(inner: &Inner, run: Vec<AuthorJob>, w: &mut Written) {
     if run.is_empty() {
         return;
     }
-    let head = inner
-        .store
-        .own_chain()
-        .and_then(|chain| Ok((chain, inner.store.last_hlc()?)));
-    let mut head = match head {
-        Ok((chain, hlc)) => DraftHead { chain, hlc },
+    let mut head = match DraftHead::stored(inner) {
+        Ok(head) => head,
         Err(e) => {
             w.failed = Some(e.to_string());
             for (_, _, reply) in run {

@@ -1435,20 +1435,16 @@ mod tests {
                     }
                 }
                 let store = s.as_ref().expect("open store");
-                let seen: BTreeMap<u8, Vec<u8>> = store
-                    .scan(Space::Records, b"", None, 1000)
-                    .expect("scan")
-                    .into_iter()
-                    .map(|(k, v)| (k[0], v))
-                    .collect();
-                prop_assert_eq!(&seen, &current);
-                let meta: BTreeMap<u8, Vec<u8>> = store
-                    .scan(Space::Meta, b"", None, 1000)
-                    .expect("scan")
-                    .into_iter()
-                    .map(|(k, v)| (k[0], v))
-                    .collect();
-                prop_assert_eq!(&meta, &current);
+                let seen = |space| -> BTreeMap<u8, Vec<u8>> {
+                    store
+                        .scan(space, b"", None, 1000)
+                        .expect("scan")
+                        .into_iter()
+                        .map(|(k, v)| (k[0], v))
+                        .collect()
+                };
+                prop_assert_eq!(&seen(Space::Records), &current);
+                prop_assert_eq!(&seen(Space::Meta), &current);
                 for k in [0u8, 7, 23] {
                     prop_assert_eq!(
                         store.get(Space::Meta, &[k]).expect("get"),
